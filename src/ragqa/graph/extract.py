@@ -1,0 +1,107 @@
+"""GraphExtractor protocol and the default extractor: fast, offline, no LLM.
+
+In the spirit of GraphRAG's "fast" mode: entities are proper-noun spans and acronyms, normalised to a key;
+relations are co-occurrence within a sentence. An LLM triple extractor can plug in behind the same protocol.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Protocol
+
+from ragqa.types import Chunk
+
+
+@dataclass(frozen=True)
+class Mention:
+    entity: str  # normalised key
+    label: str  # surface form
+    type: str
+    ordinal: int  # chunk ordinal within its document
+
+
+@dataclass(frozen=True)
+class Triple:
+    head: str
+    relation: str
+    tail: str
+    ordinal: int
+
+
+class GraphExtractor(Protocol):
+    name: str
+
+    def extract(self, chunks: list[Chunk]) -> tuple[list[Mention], list[Triple]]: ...
+
+
+_SENTENCES = re.compile(r"(?<=[.!?;:])\s+|\n+|(?<=[。！？；])")
+_WORD = r"[A-Z][\w'’&.-]*[\w]|[A-Z]"
+_SPAN = re.compile(rf"(?:{_WORD})(?:\s+(?:(?:of|the|and|for|de|von|van|der|du|la|&)\s+)?(?:{_WORD}))*")
+_ORG_SUFFIX = {"inc", "inc.", "corp", "corp.", "corporation", "company", "co.", "ltd", "ltd.", "llc", "plc",
+               "group", "holdings", "university", "bank", "association", "institute", "foundation", "agency"}
+# Capitalised only because they start a sentence or a heading, never entities on their own.
+_STOP = set("""a an the this that these those it its in on at of for to from by with as and or but if when while
+where which who whom what why how all any each every some no not our we you your he she they them their his her
+i me my mine us there here then than so such also however although because since after before during under
+over into out up down about above below between through per via more most many much other another one two three
+first second new total net see refer note item part table page section year years fiscal our january february march
+april may june july august september october november december monday tuesday wednesday thursday friday saturday
+sunday mr mrs ms dr sir chapter yes oh well""".split())
+
+
+def normalise(label: str) -> str:
+    key = label.replace("’", "'").strip(" .,'\"").casefold()
+    key = re.sub(r"'s$", "", key)
+    key = re.sub(r"^the\s+", "", key)
+    return re.sub(r"\s+", " ", key)
+
+
+def _type_of(label: str) -> str:
+    words = label.split()
+    if words[-1].casefold() in _ORG_SUFFIX:
+        return "ORG"
+    if len(words) == 1 and label.isupper() and len(label) >= 2:
+        return "ACRONYM"
+    return "ENTITY"
+
+
+class FastExtractor:
+    name = "fast"
+
+    def __init__(self, max_span_words: int = 6, max_entities_per_sentence: int = 12):
+        self.max_span_words = max_span_words
+        self.max_per_sentence = max_entities_per_sentence
+
+    def spans(self, sentence: str) -> list[tuple[str, str]]:
+        found = []
+        for m in _SPAN.finditer(sentence):
+            words = m.group(0).split()
+            while words and words[0].casefold().strip(".") in _STOP:
+                words = words[1:]
+            while words and words[-1].casefold() in {"of", "the", "and", "for", "&", "de", "la"}:
+                words = words[:-1]
+            if not words or len(words) > self.max_span_words:
+                continue
+            label = " ".join(words)
+            key = normalise(label)
+            if len(key) < 2 or key in _STOP or key.replace(".", "").isdigit():
+                continue
+            found.append((key, label))
+        return found
+
+    def extract(self, chunks: list[Chunk]) -> tuple[list[Mention], list[Triple]]:
+        mentions: list[Mention] = []
+        pairs: Counter = Counter()
+        for chunk in chunks:
+            for sentence in _SENTENCES.split(chunk.text):
+                spans = self.spans(sentence)
+                for key, label in spans:
+                    mentions.append(Mention(key, label, _type_of(label), chunk.ordinal))
+                keys = sorted({k for k, _ in spans})[: self.max_per_sentence]
+                for a, b in combinations(keys, 2):
+                    pairs[(a, b, chunk.ordinal)] += 1
+        triples = [Triple(a, "co-occurs", b, o) for (a, b, o), n in pairs.items() for _ in range(n)]
+        return mentions, triples

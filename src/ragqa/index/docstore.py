@@ -1,0 +1,259 @@
+"""The SQLite document store: the record of truth for a collection.
+
+Documents, chunks (text, provenance and vector), an FTS5 table and the graph's mentions live here; each
+document is written in one transaction, and every write bumps `generation`, which the derived files
+(FAISS index, graph JSON) carry so a stale one is noticed and rebuilt on open.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ragqa.index.cjk import bigram_cjk
+from ragqa.types import Chunk, Hit
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS documents (
+        doc_id TEXT PRIMARY KEY, filename TEXT NOT NULL, source TEXT NOT NULL, kind TEXT NOT NULL,
+        pages INTEGER NOT NULL, chunks INTEGER NOT NULL, notes TEXT NOT NULL DEFAULT '[]', added_at REAL NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS documents_source ON documents(source)""",
+    # AUTOINCREMENT: ids are never reused, so a stale FAISS id can never point at someone else's text.
+    """CREATE TABLE IF NOT EXISTS chunks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+        ordinal INTEGER NOT NULL, page_start INTEGER NOT NULL, page_end INTEGER NOT NULL,
+        char_start INTEGER NOT NULL, char_end INTEGER NOT NULL, text TEXT NOT NULL, vector BLOB NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, ordinal)""",
+    """CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(body, tokenize='porter unicode61 remove_diacritics 2')""",
+    """CREATE TABLE IF NOT EXISTS mentions (
+        entity TEXT NOT NULL, label TEXT NOT NULL, type TEXT NOT NULL, chunk_id INTEGER NOT NULL, doc_id TEXT NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS mentions_doc ON mentions(doc_id)""",
+    """CREATE INDEX IF NOT EXISTS mentions_entity ON mentions(entity)""",
+    """CREATE TABLE IF NOT EXISTS relations (
+        head TEXT NOT NULL, tail TEXT NOT NULL, label TEXT NOT NULL, chunk_id INTEGER NOT NULL, doc_id TEXT NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS relations_doc ON relations(doc_id)""",
+]
+
+_FTS_TOKEN = re.compile(r"\w+", re.UNICODE)
+# Question words carry no evidence; OR-ed into a BM25 query they only add noise.
+_QUERY_STOP = frozenset("""a an and are as at be by did do does for from had has have how i in is it its many much
+of on or that the their there this to was were what when where which who whom whose why will with you""".split())
+
+
+class DocStore:
+    def __init__(self, path: Path, *, readonly: bool = False):
+        self.path = Path(path)
+        if not readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
+        # check_same_thread=False: the API reads from a thread pool; SQLite serialises access itself.
+        self.db = sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA busy_timeout=30000")
+        if not readonly:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            for statement in SCHEMA:
+                self.db.execute(statement)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- meta ------------------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                        (key, value))
+
+    @property
+    def generation(self) -> int:
+        return int(self.get_meta("generation", "0"))
+
+    def _bump(self) -> None:
+        self.db.execute("INSERT INTO meta(key, value) VALUES('generation', '1') "
+                        "ON CONFLICT(key) DO UPDATE SET value=CAST(value AS INTEGER)+1")
+
+    # -- documents -------------------------------------------------------------------------------
+    def has_document(self, doc_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM documents WHERE doc_id=?", (doc_id,)).fetchone() is not None
+
+    def list_doc_ids(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT doc_id FROM documents")]
+
+    def chunk_ids_of(self, doc_id: str) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT id FROM chunks WHERE doc_id=? ORDER BY ordinal", (doc_id,))]
+
+    def documents_from(self, source: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT doc_id FROM documents WHERE source=?", (source,))]
+
+    def add_document(self, *, doc_id: str, filename: str, source: str, kind: str, pages: int, notes: list[str],
+                     chunks: list[Chunk], vectors: np.ndarray,
+                     mentions: Iterable[tuple[str, str, str, int]] = (),
+                     relations: Iterable[tuple[str, str, str, int]] = (),
+                     replace: Iterable[str] = ()) -> list[int]:
+        """One transaction: the document with its chunks, vectors, FTS rows and graph mentions, or nothing.
+
+        `mentions`/`relations` refer to chunks by ordinal; `replace` lists doc_ids this one supersedes.
+        Returns the new chunk ids in ordinal order.
+        """
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        cur = self.db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            for old in replace:
+                self._delete(cur, old)
+            cur.execute(
+                "INSERT INTO documents(doc_id, filename, source, kind, pages, chunks, notes, added_at) "
+                "VALUES(?,?,?,?,?,?,?,?)",
+                (doc_id, filename, source, kind, pages, len(chunks), json.dumps(notes), time.time()))
+            ids = []
+            for chunk, vec in zip(chunks, vectors, strict=True):
+                cur.execute(
+                    "INSERT INTO chunks(doc_id, ordinal, page_start, page_end, char_start, char_end, text, vector) "
+                    "VALUES(?,?,?,?,?,?,?,?)",
+                    (doc_id, chunk.ordinal, chunk.page_start, chunk.page_end, chunk.char_start, chunk.char_end,
+                     chunk.text, vec.tobytes()))
+                ids.append(cur.lastrowid)
+            cur.executemany("INSERT INTO chunks_fts(rowid, body) VALUES(?, ?)",
+                            [(i, bigram_cjk(c.text)) for i, c in zip(ids, chunks, strict=True)])
+            cur.executemany("INSERT INTO mentions(entity, label, type, chunk_id, doc_id) VALUES(?,?,?,?,?)",
+                            [(e, label, typ, ids[o], doc_id) for e, label, typ, o in mentions])
+            cur.executemany("INSERT INTO relations(head, tail, label, chunk_id, doc_id) VALUES(?,?,?,?,?)",
+                            [(h, t, label, ids[o], doc_id) for h, t, label, o in relations])
+            self._bump()
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return ids
+
+    def delete_document(self, doc_id: str) -> list[int]:
+        """Removes the document from every table in one transaction; returns the chunk ids it had."""
+        cur = self.db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            ids = self._delete(cur, doc_id)
+            self._bump()
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        return ids
+
+    def _delete(self, cur: sqlite3.Cursor, doc_id: str) -> list[int]:
+        ids = [r[0] for r in cur.execute("SELECT id FROM chunks WHERE doc_id=?", (doc_id,))]
+        cur.executemany("DELETE FROM chunks_fts WHERE rowid=?", [(i,) for i in ids])
+        cur.execute("DELETE FROM mentions WHERE doc_id=?", (doc_id,))
+        cur.execute("DELETE FROM relations WHERE doc_id=?", (doc_id,))
+        cur.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
+        cur.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+        return ids
+
+    def find_documents(self, ref: str) -> list[dict]:
+        """A doc_id, a unique doc_id prefix (>= 8 chars) or a file name."""
+        rows = self.db.execute(
+            "SELECT doc_id, filename, source, kind, pages, chunks, notes, added_at FROM documents "
+            "WHERE doc_id=? OR filename=? OR source=? OR (length(?) >= 8 AND doc_id LIKE ? || '%')",
+            (ref, ref, ref, ref, ref)).fetchall()
+        return [self._doc_row(r) for r in rows]
+
+    def list_documents(self) -> list[dict]:
+        rows = self.db.execute("SELECT doc_id, filename, source, kind, pages, chunks, notes, added_at FROM documents "
+                               "ORDER BY added_at").fetchall()
+        return [self._doc_row(r) for r in rows]
+
+    @staticmethod
+    def _doc_row(r) -> dict:
+        return {"doc_id": r[0], "filename": r[1], "source": r[2], "kind": r[3], "pages": r[4], "chunks": r[5],
+                "notes": json.loads(r[6]), "added_at": r[7]}
+
+    # -- chunks ----------------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        q = self.db.execute
+        return {
+            "documents": q("SELECT count(*) FROM documents").fetchone()[0],
+            "chunks": q("SELECT count(*) FROM chunks").fetchone()[0],
+            "pages": q("SELECT coalesce(sum(pages), 0) FROM documents").fetchone()[0],
+            "entities": q("SELECT count(DISTINCT entity) FROM mentions").fetchone()[0],
+            "relations": q("SELECT count(*) FROM relations").fetchone()[0],
+        }
+
+    def chunk_ids(self) -> np.ndarray:
+        return np.fromiter((r[0] for r in self.db.execute("SELECT id FROM chunks ORDER BY id")), dtype=np.int64)
+
+    def iter_vectors(self, ids: Iterable[int] | None = None, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        if ids is None:
+            cursor = self.db.execute("SELECT id, vector FROM chunks ORDER BY id")
+        else:
+            wanted = [int(i) for i in ids]
+            cursor = iter(
+                row for start in range(0, len(wanted), 500)
+                for row in self.db.execute(
+                    f"SELECT id, vector FROM chunks WHERE id IN ({','.join('?' * len(wanted[start:start + 500]))})",
+                    wanted[start:start + 500]))
+        while True:
+            rows = [r for _, r in zip(range(batch), cursor, strict=False)]
+            if not rows:
+                return
+            yield (np.array([r[0] for r in rows], dtype=np.int64),
+                   np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows]))
+
+    def hits(self, ids: list[int], scores: list[float], source: str) -> list[Hit]:
+        """Turns chunk ids into Hits in the given order; ids no longer stored are skipped."""
+        if not ids:
+            return []
+        rows = self.db.execute(
+            "SELECT c.id, c.doc_id, d.filename, c.page_start, c.page_end, c.text, c.ordinal FROM chunks c "
+            f"JOIN documents d USING(doc_id) WHERE c.id IN ({','.join('?' * len(ids))})", [int(i) for i in ids])
+        by_id = {r[0]: r for r in rows}
+        return [Hit(chunk_id=i, doc_id=by_id[i][1], filename=by_id[i][2], page_start=by_id[i][3],
+                    page_end=by_id[i][4], text=by_id[i][5], score=float(s), source=source, ordinal=by_id[i][6])
+                for i, s in zip(ids, scores, strict=True) if i in by_id]
+
+    def lexical_search(self, query: str, k: int) -> list[Hit]:
+        """BM25 over FTS5; the query gets the same CJK bigram treatment as the text, terms OR-ed."""
+        terms = _FTS_TOKEN.findall(bigram_cjk(query))
+        terms = [t for t in terms if t.lower() not in _QUERY_STOP] or terms
+        if not terms:
+            return []
+        match = " OR ".join('"' + t.replace('"', '') + '"' for t in dict.fromkeys(terms))
+        rows = self.db.execute(
+            "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?",
+            (match, k)).fetchall()
+        return self.hits([r[0] for r in rows], [-r[1] for r in rows], "lexical")
+
+    # -- graph source rows -------------------------------------------------------------------------
+    def mentions(self, doc_id: str | None = None) -> list[tuple]:
+        sql = "SELECT entity, label, type, chunk_id, doc_id FROM mentions"
+        return self.db.execute(sql + (" WHERE doc_id=?" if doc_id else ""), (doc_id,) if doc_id else ()).fetchall()
+
+    def relations(self, doc_id: str | None = None) -> list[tuple]:
+        sql = "SELECT head, tail, label, chunk_id, doc_id FROM relations"
+        return self.db.execute(sql + (" WHERE doc_id=?" if doc_id else ""), (doc_id,) if doc_id else ()).fetchall()
+
+    def check(self) -> list[str]:
+        """Consistency problems, empty when fine (used by tests and `ragqa stats --check`)."""
+        problems = []
+        q = self.db.execute
+        n_chunks = q("SELECT count(*) FROM chunks").fetchone()[0]
+        n_fts = q("SELECT count(*) FROM chunks_fts").fetchone()[0]
+        if n_chunks != n_fts:
+            problems.append(f"{n_chunks} chunks but {n_fts} FTS rows")
+        bad = q("SELECT count(*) FROM documents d WHERE chunks != (SELECT count(*) FROM chunks c "
+                "WHERE c.doc_id=d.doc_id)").fetchone()[0]
+        if bad:
+            problems.append(f"{bad} documents whose chunk count does not match")
+        if q("PRAGMA integrity_check").fetchone()[0] != "ok":
+            problems.append("sqlite integrity_check failed")
+        return problems

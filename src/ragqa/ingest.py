@@ -1,0 +1,157 @@
+"""load -> split -> graph-extract (a producer thread) overlapped with embed -> store (this thread).
+
+Each document is committed to the docstore in one transaction; the derived FAISS index and graph are told
+through a `Sink`, and checkpointed by the caller. A bad file becomes a `failed` row and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ragqa.embed.base import Embedder
+from ragqa.errors import LoadError
+from ragqa.graph.extract import GraphExtractor
+from ragqa.index.docstore import DocStore
+from ragqa.load import file_sha256, load
+from ragqa.split import Splitter
+from ragqa.types import FileResult, IngestReport, Progress
+
+log = logging.getLogger(__name__)
+
+EMBED_SLICE = 128  # chunks embedded between progress updates
+
+
+class Sink(Protocol):
+    """Keeps the derived stores (vectors, graph) in step with the docstore."""
+
+    def added(self, doc_id: str, ids: list[int], vectors: np.ndarray) -> None: ...
+    def removed(self, doc_id: str, ids: list[int], mentions: list[tuple], relations: list[tuple]) -> None: ...
+    def checkpoint(self, final: bool = False) -> None: ...
+
+
+def ingest_files(
+    files: Iterable[Path], *, collection: str, store: DocStore, sink: Sink, embedder: Embedder,
+    splitter: Splitter, extractor: GraphExtractor, password: str | None = None, max_mb: int = 200,
+    max_pages: int = 5000, on_progress: Callable[[Progress], None] | None = None,
+    checkpoint_seconds: float = 30.0,
+) -> IngestReport:
+    files = [Path(f) for f in files]
+    report = IngestReport(collection=collection)
+    stages: dict[str, float] = defaultdict(float)
+    progress = Progress(files_total=len(files))
+    notify = on_progress or (lambda p: None)
+    known = set(store.list_doc_ids())
+    work: queue.Queue = queue.Queue(maxsize=3)  # bounded: extraction runs at most a few documents ahead
+    stop = threading.Event()
+    t_start = time.perf_counter()
+
+    def produce() -> None:
+        try:
+            for path in files:
+                if stop.is_set():
+                    return
+                work.put(_prepare(path))
+        finally:
+            work.put(None)
+
+    def _prepare(path: Path):
+        source = str(path.resolve())
+        try:
+            t0 = time.perf_counter()
+            try:
+                doc_id = file_sha256(path.read_bytes()) if path.stat().st_size <= max_mb * 2**20 else None
+            except OSError:
+                doc_id = None
+            if doc_id and doc_id in known:
+                return ("unchanged", path, source, doc_id)
+            doc = load(path, password=password, max_mb=max_mb, max_pages=max_pages)
+            t1 = time.perf_counter()
+            chunks = splitter.split(doc)
+            t2 = time.perf_counter()
+            mentions, triples = extractor.extract(chunks)
+            t3 = time.perf_counter()
+            stages["extract"] += t1 - t0
+            stages["split"] += t2 - t1
+            stages["graph"] += t3 - t2
+            return ("doc", path, source, doc, chunks, mentions, triples)
+        except LoadError as e:
+            return ("failed", path, source, str(e))
+        except Exception as e:  # a parser bug on one file must not end the batch
+            log.debug("unexpected error on %s", path, exc_info=True)
+            return ("failed", path, source, f"unexpected error: {type(e).__name__}: {e}"[:300])
+
+    producer = threading.Thread(target=produce, name="ragqa-extract", daemon=True)
+    producer.start()
+    last_checkpoint = time.monotonic()
+    try:
+        while (item := work.get()) is not None:
+            kind, path, source = item[0], item[1], item[2]
+            progress.current = path.name
+            if kind == "unchanged":
+                report.files.append(FileResult(str(path), "unchanged", "same content already ingested", item[3]))
+            elif kind == "failed":
+                report.files.append(FileResult(str(path), "failed", item[3]))
+            else:
+                result = _store_document(item, store=store, sink=sink, embedder=embedder, stages=stages,
+                                         progress=progress, notify=notify)
+                known.add(result.doc_id)
+                report.files.append(result)
+                progress.pages_done += result.pages
+            progress.files_done += 1
+            notify(progress)
+            if time.monotonic() - last_checkpoint > checkpoint_seconds:
+                t0 = time.perf_counter()
+                sink.checkpoint()
+                stages["index"] += time.perf_counter() - t0
+                last_checkpoint = time.monotonic()
+    finally:
+        stop.set()
+        while producer.is_alive():  # drain so the producer is never stuck on a full queue
+            try:
+                work.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        t0 = time.perf_counter()
+        sink.checkpoint(final=True)
+        stages["index"] += time.perf_counter() - t0
+    report.seconds = time.perf_counter() - t_start
+    report.stage_seconds = dict(stages)
+    return report
+
+
+def _store_document(item, *, store: DocStore, sink: Sink, embedder: Embedder, stages, progress: Progress,
+                    notify) -> FileResult:
+    _, path, source, doc, chunks, mentions, triples = item
+    notes = sorted({f"p{p.number}: {p.note}" for p in doc.pages if p.note})
+    t0 = time.perf_counter()
+    parts = []
+    for start in range(0, len(chunks), EMBED_SLICE):
+        parts.append(embedder.embed_documents([c.text for c in chunks[start:start + EMBED_SLICE]]))
+        progress.chunks_done += len(parts[-1])
+        notify(progress)
+    vectors = np.vstack(parts) if parts else np.zeros((0, embedder.dim), np.float32)
+    t1 = time.perf_counter()
+    stages["embed"] += t1 - t0
+    replaced = [d for d in store.documents_from(source) if d != doc.doc_id]
+    old = {d: (store.chunk_ids_of(d), store.mentions(d), store.relations(d)) for d in replaced}
+    ids = store.add_document(
+        doc_id=doc.doc_id, filename=doc.filename, source=source, kind=doc.kind, pages=len(doc.pages), notes=notes,
+        chunks=chunks, vectors=vectors,
+        mentions=[(m.entity, m.label, m.type, m.ordinal) for m in mentions],
+        relations=[(t.head, t.tail, t.relation, t.ordinal) for t in triples],
+        replace=replaced)
+    for d, (old_ids, old_mentions, old_relations) in old.items():
+        sink.removed(d, old_ids, old_mentions, old_relations)
+    sink.added(doc.doc_id, ids, vectors)
+    stages["index"] += time.perf_counter() - t1
+    reason = f"replaced an older version ({len(replaced)})" if replaced else ""
+    return FileResult(str(path), "ok", reason, doc.doc_id, pages=len(doc.pages), chunks=len(chunks), notes=notes)

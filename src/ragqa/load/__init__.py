@@ -1,0 +1,53 @@
+"""File -> Document with pages. The format is chosen by the file's first bytes, not its name."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from ragqa.errors import LoadError
+from ragqa.load.normalize import normalize
+from ragqa.load.pdf import load_pdf
+from ragqa.load.text import load_text
+from ragqa.types import Document
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text", ".rst"}
+SUPPORTED_SUFFIXES = {".pdf", *TEXT_SUFFIXES}
+
+__all__ = ["load", "file_sha256", "SUPPORTED_SUFFIXES", "normalize"]
+
+
+def file_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def load(path: Path, *, password: str | None = None, max_mb: int = 200, max_pages: int = 5000) -> Document:
+    """Read one file; raises LoadError with a user-facing reason, never anything else for bad input."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise LoadError(f"cannot read file: {e.strerror}", "unreadable") from e
+    if size == 0:
+        raise LoadError("empty file (0 bytes)", "empty")
+    if size > max_mb * 1024 * 1024:
+        raise LoadError(f"file is {size / 2**20:.0f} MB, over the {max_mb} MB limit", "too_large")
+    data = path.read_bytes()
+    doc_id = file_sha256(data)
+    head = data[:1024]
+    if b"%PDF-" in head:
+        pages = load_pdf(data, password=password, max_pages=max_pages)
+        kind = "pdf"
+    elif path.suffix.lower() == ".pdf":
+        raise LoadError("not a PDF (no %PDF- header)", "malformed")
+    elif path.suffix.lower() in TEXT_SUFFIXES:
+        pages = load_text(data)
+        kind = "text"
+    else:
+        raise LoadError(f"unsupported file type '{path.suffix or path.name}' (supported: .pdf, .txt, .md)", "unsupported")
+    doc = Document(doc_id=doc_id, filename=path.name, path=str(path), pages=tuple(pages), kind=kind)
+    if not doc.text_pages:
+        if kind == "pdf" and any(p.note for p in pages):
+            raise LoadError("no text layer on any page (needs OCR)", "no_text")
+        raise LoadError("no text found", "empty")
+    return doc

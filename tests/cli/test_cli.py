@@ -1,0 +1,88 @@
+"""The `ragqa` command as a user runs it: exit codes, the report, search over a real 10-K."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import CACHE, DATA, data_file
+
+
+def ragqa(*args, home, timeout=900):
+    env = {**os.environ, "RAGQA_HOME": str(home), "RAGQA_CACHE_DIR": str(CACHE)}
+    return subprocess.run([sys.executable, "-m", "ragqa", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_ingest_every_shared_pdf_lists_failures_with_reasons_and_exits_1(tmp_path):
+    pdfs = data_file("pdfs")
+    result = ragqa("ingest", str(pdfs), "--json", home=tmp_path)
+    assert result.returncode == 1, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    by_name = {os.path.relpath(f["path"], pdfs): f for f in report["files"]}
+    assert len(by_name) == sum(1 for _ in pdfs.rglob("*.pdf"))
+    failed = {k: f["reason"] for k, f in by_name.items() if f["status"] == "failed"}
+    ok = [k for k, f in by_name.items() if f["status"] == "ok"]
+    assert len(ok) >= 70
+    assert "password" in failed["pdfplumber/password-example.pdf"]
+    assert "empty file" in failed["pdfplumber/empty.pdf"]
+    assert "needs OCR" in failed["py-pdf-sample-files/019-grayscale-image/grayscale-image.pdf"]
+    assert all(reason for reason in failed.values())
+    assert by_name["long/uber_2021.pdf"]["status"] == "ok"  # owner-encrypted, empty user password
+    stats = ragqa("stats", "--check", "--json", home=tmp_path)
+    assert stats.returncode == 0, stats.stdout
+    assert json.loads(stats.stdout)[0]["documents"] == len(ok)
+
+
+def test_password_option_opens_an_encrypted_pdf(tmp_path):
+    pdf = data_file("pdfs/pdfplumber/password-example.pdf")
+    assert ragqa("ingest", str(pdf), home=tmp_path).returncode == 1
+    result = ragqa("ingest", str(pdf), "--password", "test", "--json", home=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["files"][0]["status"] == "ok"
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert ragqa("search", home=tmp_path).returncode == 2
+    assert ragqa("ingest", "--no-such-flag", home=tmp_path).returncode == 2
+
+
+def test_unknown_collection_is_a_clear_error(tmp_path):
+    result = ragqa("search", "anything", "--collection", "nope", home=tmp_path)
+    assert result.returncode == 1
+    assert "No collection 'nope'" in result.stderr and "ragqa ingest" in result.stderr
+
+
+def test_config_prints_effective_settings(tmp_path):
+    (tmp_path / "ragqa.toml").write_text('chunk_tokens = 200\n[llm]\nbackend = "openai"\n')
+    env_home = tmp_path
+    result = subprocess.run([sys.executable, "-m", "ragqa", "config", "--json"], cwd=tmp_path, capture_output=True,
+                            text=True, env={**os.environ, "RAGQA_HOME": str(env_home), "RAGQA_CHUNK_OVERLAP": "10"})
+    data = json.loads(result.stdout)
+    assert data["chunk_tokens"] == 200 and data["chunk_overlap"] == 10 and data["llm"]["backend"] == "openai"
+    assert data["home"] == str(env_home.resolve())
+
+
+QUESTIONS = [
+    # (question, a phrase that must be on the page search puts first)
+    ("How many employees did NIKE have as of May 31, 2023?", "approximately 83,700 employees"),
+    ("Where are NIKE's world headquarters?", "world headquarters"),
+    ("Who are the executive officers of NIKE?", "INFORMATION ABOUT OUR EXECUTIVE OFFICERS"),
+    ("How does NIKE manage foreign exchange risk with derivatives?", ("foreign exchange risk", "cash flow hedges")),
+    ("What were NIKE Brand revenue highlights in fiscal 2023?", "NIKE BRAND REVENUE HIGHLIGHTS"),
+]
+
+
+@pytest.mark.parametrize("question,phrase", QUESTIONS)
+def test_search_puts_the_right_page_first(nke_collection, question, phrase):
+    from ragqa.load import load
+
+    pages = {p.number: p.text for p in load(DATA / "pdfs/long/nke-10k-2023.pdf").pages}
+    top = nke_collection.search(question, k=3)[0]
+    text = " ".join(pages[n] for n in range(top.page_start, top.page_end + 1)).lower()
+    assert any(p.lower() in text for p in ((phrase,) if isinstance(phrase, str) else phrase)), (
+        question, top.page_start, top.text[:200])
