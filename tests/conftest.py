@@ -70,3 +70,19 @@ def small_pdfs(tmp_path):
     for rel in ("pdfs/pypdf/crazyones.pdf", "pdfs/pdfminer/jo.pdf", "pdfs/py-pdf-sample-files/004-pdflatex-4-pages/pdflatex-4-pages.pdf"):
         shutil.copy(data_file(rel), out / Path(rel).name)
     return out
+
+
+@pytest.fixture(scope="session")
+def llm():
+    """The embedded SmolLM2-135M: fast, answers badly, so tests assert structure and budgets, not wording."""
+    from ragqa.llm.llamacpp import LlamaCppLLM
+
+    return LlamaCppLLM("smollm2-135m", n_ctx=8192, threads=2)
+
+
+@pytest.fixture(scope="session")
+def small_llm():
+    """The same model with a 1024-token window, where a naive concatenation of chunks overflows."""
+    from ragqa.llm.llamacpp import LlamaCppLLM
+
+    return LlamaCppLLM("smollm2-135m", n_ctx=1024, threads=2)

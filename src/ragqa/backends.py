@@ -32,3 +32,35 @@ def graph_extractor(name: str = "fast"):
 
         return FastExtractor()
     raise ConfigError(f"unknown graph extractor '{name}'", hint="Known: fast.")
+
+
+_llms: dict[tuple, object] = {}
+
+
+def llm(settings: Settings):
+    """One LLM per configuration per process: the API shares it between requests."""
+    cfg = settings.llm
+    key = (cfg.backend, cfg.model, cfg.base_url, cfg.n_ctx)
+    with _lock:
+        if key in _llms:
+            return _llms[key]
+        if cfg.backend == "llamacpp":
+            from ragqa.llm.llamacpp import LlamaCppLLM
+
+            instance = LlamaCppLLM(cfg.model, n_ctx=cfg.n_ctx, threads=settings.llm_threads)
+        elif cfg.backend == "openai":
+            from ragqa.llm.openai_compat import OpenAICompatLLM
+
+            instance = OpenAICompatLLM(cfg.base_url, model=cfg.model if cfg.model != "smollm2-135m" else "",
+                                       api_key=cfg.api_key, timeout=cfg.timeout, retries=cfg.retries,
+                                       concurrency=cfg.concurrency,
+                                       # an explicit RAGQA_LLM__N_CTX wins; else the server's max_model_len
+                                       context_window=cfg.n_ctx if "n_ctx" in cfg.model_fields_set else None)
+        elif cfg.backend == "vllm":
+            from ragqa.llm.vllm_local import VLLMLocal
+
+            instance = VLLMLocal(cfg.model, n_ctx=cfg.n_ctx)
+        else:  # pydantic already restricts the names; kept for direct callers
+            raise ConfigError(f"unknown LLM backend '{cfg.backend}'", hint="Known: llamacpp, openai, vllm.")
+        _llms[key] = instance
+        return instance

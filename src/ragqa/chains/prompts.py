@@ -1,0 +1,68 @@
+"""Prompt texts, starting from LangChain's defaults; every one can be overridden from a TOML file
+(RAGQA_PROMPTS_FILE) with the same keys."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from ragqa.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Prompts:
+    system: str = ("Use the following pieces of context to answer the question at the end. If you don't know the "
+                   "answer, just say that you don't know, don't try to make up an answer. Cite the sources you "
+                   "use by their number, like [1].")
+    stuff: str = "{context}\n\nQuestion: {question}\nHelpful Answer:"
+    map: str = ("Use the following portion of a long document to see if any of the text is relevant to answer the "
+                "question. Return any relevant text verbatim. If nothing is relevant, reply with NONE.\n"
+                "{context}\nQuestion: {question}\nRelevant text, if any:")
+    collapse: str = ("Condense the following extracted parts of a long document, keeping every fact relevant to "
+                     "the question and the source numbers like [2].\nQUESTION: {question}\n=========\n{summaries}\n"
+                     "=========\nCONDENSED:")
+    combine: str = ("Given the following extracted parts of a long document and a question, create a final answer "
+                    "that cites the source numbers like [2]. If you don't know the answer, just say that you don't "
+                    "know. Don't try to make up an answer.\n\nQUESTION: {question}\n=========\n{summaries}\n"
+                    "=========\nFINAL ANSWER:")
+    refine_initial: str = ("Context information is below.\n---------------------\n{context}\n---------------------\n"
+                           "Given the context information and no prior knowledge, answer the question: {question}\n")
+    refine: str = ("The original question is as follows: {question}\nWe have provided an existing answer: "
+                   "{existing_answer}\nWe have the opportunity to refine the existing answer (only if needed) with "
+                   "some more context below.\n------------\n{context}\n------------\nGiven the new context, refine "
+                   "the original answer to better answer the question. If the context isn't useful, return the "
+                   "original answer.")
+    rerank: str = ("Use the following piece of context to answer the question at the end. If you don't know the "
+                   "answer, just say that you don't know.\n\nIn addition to giving an answer, also return a score "
+                   "of how fully it answered the user's question, between 0 and 100. Reply in this format:\n\n"
+                   "Helpful Answer: [answer here]\nScore: [score between 0 and 100]\n\n"
+                   "Context:\n{context}\n\nQuestion: {question}\n")
+    rerank_json: str = ("Use the following piece of context to answer the question at the end. If the context "
+                        "does not answer it, say so and give a low score.\nReply with JSON: {{\"answer\": string, "
+                        "\"score\": integer from 0 (not answered) to 100 (fully answered)}}.\n\n"
+                        "Context:\n{context}\n\nQuestion: {question}\n")
+    summarize_map: str = "Write a concise summary of the following:\n\n\"{text}\"\n\nCONCISE SUMMARY:"
+    summarize_combine: str = ("Write a concise summary of the following summaries of consecutive parts of one "
+                              "text, in order:\n\n\"{text}\"\n\nCONCISE SUMMARY:")
+    summarize_final: str = ("Write a summary of about {words} words of the following summaries of consecutive "
+                            "parts of one text, in order:\n\n\"{text}\"\n\nSUMMARY:")
+    summarize_refine: str = ("Your job is to produce a final summary.\nWe have provided an existing summary up to a "
+                             "certain point: {existing_answer}\nWe have the opportunity to refine the existing "
+                             "summary (only if needed) with some more context below.\n------------\n{text}\n"
+                             "------------\nGiven the new context, refine the original summary. If the context "
+                             "isn't useful, return the original summary.")
+
+    @classmethod
+    def load(cls, path: Path | None) -> Prompts:
+        if path is None:
+            return cls()
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"cannot read prompts file {path}: {e}") from e
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown prompt names in {path}: {sorted(unknown)}", hint=f"Known: {sorted(known)}.")
+        return replace(cls(), **data)

@@ -1,0 +1,55 @@
+"""refine: an answer from the first chunk, then refined chunk by chunk in retrieval order. Each step is
+re-budgeted: the chunk is trimmed to the room the growing answer leaves, so no step overflows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ragqa.chains.base import Answer, Budget, Trace, call, cite, source_block
+from ragqa.chains.prompts import Prompts
+from ragqa.llm.base import LLM
+from ragqa.types import Hit
+
+MIN_CONTEXT = 48  # below this many tokens of room a chunk adds nothing; stop refining
+
+
+def trim_to_tokens(llm: LLM, text: str, limit: int) -> str:
+    """The longest prefix of `text` within `limit` tokens (binary search on characters, exact counts)."""
+    if llm.count_tokens(text) <= limit:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if llm.count_tokens(text[:mid]) <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo]
+
+
+def refine(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts: Prompts, *,
+           on_token: Callable[[str], None] | None = None) -> Answer:
+    trace = Trace()
+    answer, used = "", []
+    for i, hit in enumerate(hits, 1):
+        last = i == len(hits)
+        template = prompts.refine_initial if not used else prompts.refine
+
+        def make(context: str, _template=template):
+            return [{"role": "user", "content": _template.format(context=context, question=question,
+                                                                 existing_answer=answer)}]
+
+        room = budget.prompt_limit - llm.count_messages(make(""))
+        with trace.step("initial" if not used else f"refine_{len(used)}") as step:
+            if room < MIN_CONTEXT:
+                step.detail = {"stopped": f"answer too long to refine further ({room} tokens of room)"}
+                break
+            block = source_block(i, hit)
+            trimmed = trim_to_tokens(llm, block, room)
+            step.detail = {"chunk_id": hit.chunk_id, "trimmed": len(trimmed) < len(block)}
+            completion = call(llm, make(trimmed), budget, step, on_token=on_token if last else None)
+        text = completion.text.strip()
+        if text or not answer:
+            answer = text
+        used.append(hit)
+    return Answer(answer, cite(used), "refine", trace)

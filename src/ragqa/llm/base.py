@@ -1,0 +1,54 @@
+"""The LLM protocol: what the chains need from a model, and nothing more."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+Message = dict  # {"role": "system"|"user"|"assistant", "content": str}
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str = "stop"
+
+
+@runtime_checkable
+class LLM(Protocol):
+    name: str
+
+    @property
+    def context_window(self) -> int:
+        """Read from the model or the server (llama.cpp n_ctx, vLLM max_model_len), never a constant."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def count_messages(self, messages: list[Message]) -> int:
+        """Tokens of a whole chat prompt, template included."""
+        ...
+
+    def complete(self, messages: list[Message], *, max_tokens: int, temperature: float = 0.0,
+                 stop: list[str] | None = None, json_schema: dict | None = None) -> Completion: ...
+
+    def complete_many(self, batch: list[list[Message]], *, max_tokens: int, temperature: float = 0.0,
+                      stop: list[str] | None = None, json_schema: dict | None = None) -> list[Completion]:
+        """The map step: a server backend sends these concurrently, llama.cpp runs them in turn."""
+        ...
+
+    def stream(self, messages: list[Message], *, max_tokens: int, temperature: float = 0.0,
+               stop: list[str] | None = None) -> Iterator[str]: ...
+
+    @property
+    def supports_json(self) -> bool: ...
+
+
+TEMPLATE_OVERHEAD = 8  # tokens a chat template adds per message, when the backend cannot count it exactly
+
+
+def approx_message_tokens(llm: LLM, messages: list[Message]) -> int:
+    return sum(llm.count_tokens(m["content"]) + TEMPLATE_OVERHEAD for m in messages) + 4

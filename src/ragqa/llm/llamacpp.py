@@ -1,0 +1,105 @@
+"""The embedded backend: llama-cpp-python on a GGUF, chat template taken from the GGUF itself."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+
+from ragqa.errors import BackendError, ConfigError
+from ragqa.llm.base import Completion, Message
+from ragqa.llm.registry import gguf_path
+
+log = logging.getLogger(__name__)
+
+
+class LlamaCppLLM:
+    """Loaded on first use; one generation at a time (llama.cpp contexts are not re-entrant)."""
+
+    def __init__(self, model: str = "smollm2-135m", *, n_ctx: int = 8192, threads: int = 2, seed: int = 0):
+        self.path = gguf_path(model)
+        self.name = model if "/" not in model else self.path.stem
+        self.requested_ctx = n_ctx
+        self.threads = threads
+        self.seed = seed
+        self._llama = None
+        self._lock = threading.Lock()
+
+    @property
+    def llama(self):
+        if self._llama is None:
+            try:
+                from llama_cpp import Llama
+            except ImportError as e:
+                raise ConfigError("the llamacpp backend needs llama-cpp-python",
+                                  hint="pip install 'ragqa[llamacpp]'") from e
+            with self._lock:
+                if self._llama is None:
+                    def load(n_ctx: int):
+                        return Llama(model_path=str(self.path), n_ctx=n_ctx, n_threads=self.threads,
+                                     n_threads_batch=self.threads, seed=self.seed, n_batch=512, verbose=False)
+
+                    llama = load(self.requested_ctx)
+                    trained = llama._model.n_ctx_train()
+                    if 0 < trained < self.requested_ctx:  # never allocate past what the model was trained on
+                        del llama
+                        llama = load(trained)
+                    self._llama = llama
+        return self._llama
+
+    @property
+    def context_window(self) -> int:
+        return self.llama.n_ctx()
+
+    @property
+    def supports_json(self) -> bool:
+        return True  # grammar-constrained JSON from a schema
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def count_messages(self, messages: list[Message]) -> int:
+        return len(self.llama.tokenize(self._render(messages).encode("utf-8"), add_bos=False, special=True))
+
+    def _render(self, messages: list[Message]) -> str:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        if not hasattr(self, "_formatter"):
+            meta = self.llama.metadata
+            template = meta.get("tokenizer.chat_template")
+            if not template:
+                return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
+            eos = self.llama.detokenize([self.llama.token_eos()]).decode(errors="ignore")
+            bos = self.llama.detokenize([self.llama.token_bos()]).decode(errors="ignore")
+            self._formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
+        return self._formatter(messages=messages).prompt
+
+    def complete(self, messages: list[Message], *, max_tokens: int, temperature: float = 0.0,
+                 stop: list[str] | None = None, json_schema: dict | None = None) -> Completion:
+        kwargs = {}
+        if json_schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
+        with self._lock:
+            llama = self.llama
+            try:
+                out = llama.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=temperature,
+                                                   stop=stop, seed=self.seed, **kwargs)
+            except ValueError as e:  # e.g. "Requested tokens exceed context window"
+                raise BackendError(f"llama.cpp refused the prompt: {e}") from e
+        choice = out["choices"][0]
+        usage = out.get("usage", {})
+        return Completion(choice["message"]["content"] or "", usage.get("prompt_tokens", 0),
+                          usage.get("completion_tokens", 0), choice.get("finish_reason") or "stop")
+
+    def complete_many(self, batch: list[list[Message]], **kw) -> list[Completion]:
+        return [self.complete(messages, **kw) for messages in batch]
+
+    def stream(self, messages: list[Message], *, max_tokens: int, temperature: float = 0.0,
+               stop: list[str] | None = None) -> Iterator[str]:
+        with self._lock:
+            for part in self.llama.create_chat_completion(messages=messages, max_tokens=max_tokens,
+                                                          temperature=temperature, stop=stop, seed=self.seed,
+                                                          stream=True):
+                delta = part["choices"][0].get("delta", {}).get("content")
+                if delta:
+                    yield delta

@@ -1,0 +1,133 @@
+"""The four chains with the real embedded model over a real 10-K: sources, budgets, recursion, parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragqa.chains import Budget, Prompts, run_chain
+from ragqa.chains.map_rerank import NOT_FOUND, parse
+from ragqa.errors import BudgetError
+from ragqa.load import load
+
+QUESTION = "How many employees did NIKE have as of May 31, 2023?"
+
+
+@pytest.fixture(scope="module")
+def hits(nke_collection):
+    return nke_collection.search(QUESTION, k=6)
+
+
+@pytest.fixture(scope="module")
+def pages(nke_collection):
+    from conftest import DATA
+
+    return {p.number: p.text for p in load(DATA / "pdfs/long/nke-10k-2023.pdf").pages}
+
+
+def _check(answer, hits, llm, pages):
+    assert answer.answer.strip()
+    assert answer.sources, "an answer without sources is a bug"
+    by_id = {h.chunk_id: h for h in hits}
+    for s in answer.sources:
+        assert s.chunk_id in by_id and s.document == "nke-10k-2023.pdf"
+        assert s.page == by_id[s.chunk_id].page_start and s.page in pages
+        opening = " ".join(s.snippet.rstrip("…").split()[:6])
+        assert opening in " ".join(pages[s.page].split()), (s.page, opening)  # the cited page holds the text
+    totals = answer.trace.totals()
+    assert totals["calls"] >= 1 and totals["prompt_tokens"] > 0
+    for step in answer.trace.steps:
+        if step.calls:
+            assert step.max_prompt_tokens <= llm.context_window
+
+
+@pytest.mark.parametrize("chain", ["stuff", "map_reduce", "refine", "map_rerank"])
+def test_every_chain_answers_with_sources_on_the_right_pages(chain, hits, llm, pages):
+    answer = run_chain(chain, QUESTION, hits, llm)
+    _check(answer, hits, llm, pages)
+    if chain == "stuff":
+        assert len(answer.sources) == len(hits) and answer.trace.totals()["calls"] == 1
+    if chain == "map_reduce":
+        assert answer.trace.steps[0].name == "map" and answer.trace.steps[0].calls == len(hits)
+    if chain == "refine":
+        assert answer.trace.totals()["calls"] == len(hits)
+    if chain == "map_rerank":
+        assert len(answer.sources) == 1
+
+
+def test_no_chain_overflows_a_small_window(hits, small_llm, pages):
+    many = hits * 2  # ~12 chunks of ~250 tokens: a naive concatenation is ~3,000 tokens for a 1,024 window
+    naive = sum(small_llm.count_tokens(h.text) for h in many)
+    assert naive > small_llm.context_window
+    budget = Budget.for_llm(small_llm, max_tokens=128)
+    for chain in ("stuff", "map_reduce", "refine", "map_rerank"):
+        answer = run_chain(chain, QUESTION, many, small_llm, budget=budget)
+        for step in answer.trace.steps:
+            if step.calls:
+                assert step.max_prompt_tokens + budget.max_tokens <= small_llm.context_window, (chain, step)
+        assert answer.sources
+    stuffed = run_chain("stuff", QUESTION, many, small_llm, budget=budget)
+    assert stuffed.trace.steps[0].detail["dropped"] > 0
+    assert [s.chunk_id for s in stuffed.sources] == [h.chunk_id for h in many[: len(stuffed.sources)]]
+
+
+def test_stuff_says_clearly_when_not_even_one_chunk_fits(hits, small_llm):
+    with pytest.raises(BudgetError, match="not even the best chunk fits"):
+        run_chain("stuff", QUESTION, hits, small_llm, budget=Budget(context_window=300, max_tokens=128))
+
+
+def test_auto_picks_stuff_when_it_fits_and_map_reduce_when_not(hits, llm, small_llm):
+    assert run_chain("auto", QUESTION, hits[:2], llm).chain == "auto:stuff"
+    assert run_chain("auto", QUESTION, hits * 2, small_llm, budget=Budget.for_llm(small_llm, 128)).chain == \
+        "auto:map_reduce"
+
+
+def test_map_reduce_collapses_recursively_with_provenance(hits, small_llm):
+    budget = Budget(context_window=small_llm.context_window, max_tokens=200)
+    prompts = Prompts(map="Repeat the following text exactly, word for word:\n{context}\n(Question: {question})")
+    answer = run_chain("map_reduce", QUESTION, hits * 2, small_llm, budget=budget, prompts=prompts)
+    names = [s.name for s in answer.trace.steps]
+    assert names[0] == "map" and names[-1] == "combine" and any(n.startswith("collapse_") for n in names)
+    assert {s.chunk_id for s in answer.sources} <= {h.chunk_id for h in hits}
+    assert len(answer.sources) >= 2  # provenance survived the collapse as a list
+
+
+class _NoJson:
+    """The real model, with JSON mode reported off, to exercise the text parser path."""
+
+    def __init__(self, llm):
+        self._llm = llm
+
+    supports_json = False
+
+    def __getattr__(self, name):
+        return getattr(self._llm, name)
+
+
+def test_map_rerank_parse_failures_score_zero_and_abstain(hits, llm):
+    prompts = Prompts(rerank="Say only the word banana. Context: {context} Question: {question}")
+    answer = run_chain("map_rerank", QUESTION, hits, _NoJson(llm), prompts=prompts)
+    detail = answer.trace.steps[0].detail
+    assert detail["json"] is False
+    assert answer.abstained and answer.answer == NOT_FOUND
+    assert answer.sources  # still says which chunk it looked at
+
+
+@pytest.mark.parametrize("text,expected", [
+    ('{"answer": "83,700", "score": 90}', ("83,700", 90, True)),
+    ('```json\n{"answer": "Beaverton", "score": 150}\n```', ("Beaverton", 100, True)),
+    ("Helpful Answer: first line\nsecond line\nScore: 75", ("first line\nsecond line", 75, True)),
+    ("The answer is X.\nScore: -5 points", ("The answer is X.", 0, True)),
+    ("no score at all", ("no score at all", 0, False)),
+    ("", ("", 0, False)),
+    ('{"answer": "x", "score": "high"}', ('{"answer": "x", "score": "high"}', 0, False)),
+])
+def test_map_rerank_parser(text, expected):
+    assert parse(text) == expected
+
+
+def test_map_rerank_ties_go_to_the_better_retrieved_chunk(hits, llm):
+    prompts = Prompts(rerank_json='Reply with exactly {{"answer": "same", "score": 50}}. {context} {question}')
+    answer = run_chain("map_rerank", QUESTION, hits, llm, prompts=prompts)
+    scores = answer.trace.steps[0].detail["scores"]
+    best = max(scores)
+    assert answer.sources[0].chunk_id == hits[scores.index(best)].chunk_id
