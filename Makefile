@@ -23,12 +23,18 @@ demo: install
 	@test -f "$(DATA)/pdfs/long/nke-10k-2023.pdf" || { echo "demo needs the shared data at $(DATA) (set DATA=...)"; exit 1; }
 	RAGQA_HOME=$(DEMO_HOME) $(BIN)/ragqa ingest "$(DATA)/pdfs/long/nke-10k-2023.pdf" --collection demo
 	RAGQA_HOME=$(DEMO_HOME) $(BIN)/ragqa search "How many employees did NIKE have as of May 31, 2023?" -k 3 --collection demo
+	RAGQA_HOME=$(DEMO_HOME) $(BIN)/ragqa ask "How many employees did NIKE have as of May 31, 2023?" --collection demo
 
 test: install
 	RAGQA_DATA=$(DATA) $(BIN)/python -m pytest
 
 bench-ingest: install
 	RAGQA_DATA=$(DATA) $(BIN)/python bench/ingest.py
+
+# Questions only by default; the long parts: make bench-chains CHAINS_ARGS="--book --parallel"
+CHAINS_ARGS ?=
+bench-chains: install
+	RAGQA_DATA=$(DATA) $(BIN)/python bench/chains.py $(CHAINS_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests bench

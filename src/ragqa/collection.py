@@ -11,6 +11,7 @@ import glob
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,7 +29,7 @@ from ragqa.ingest import ingest_files
 from ragqa.load import SUPPORTED_SUFFIXES
 from ragqa.settings import Settings
 from ragqa.split import Splitter
-from ragqa.types import Hit, IngestReport, Progress
+from ragqa.types import FileResult, Hit, IngestReport, Progress
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,6 @@ class Collection:
     @classmethod
     def open(cls, name: str | None, settings: Settings, *, create: bool = False) -> Collection:
         name = name or settings.collection
-        import re
-
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
             raise InputError(f"invalid collection name '{name}'",
                              hint="Use letters, digits, '_', '-' and '.', starting with a letter or digit.")
@@ -237,8 +236,6 @@ class Collection:
                 files, collection=self.name, store=self.store, sink=_Sink(), embedder=embedder, splitter=splitter,
                 extractor=backends.graph_extractor(), password=password or self.settings.pdf_password,
                 max_mb=self.settings.max_file_mb, max_pages=self.settings.max_pages, on_progress=on_progress)
-        from ragqa.types import FileResult
-
         report.files.extend(FileResult(m, "failed", "no such file or folder") for m in missing)
         return report
 

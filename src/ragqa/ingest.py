@@ -94,7 +94,7 @@ def ingest_files(
     last_checkpoint = time.monotonic()
     try:
         while (item := work.get()) is not None:
-            kind, path, source = item[0], item[1], item[2]
+            kind, path = item[0], item[1]
             progress.current = path.name
             if kind == "unchanged":
                 report.files.append(FileResult(str(path), "unchanged", "same content already ingested", item[3]))

@@ -42,7 +42,9 @@ class ServerSettings(BaseModel):
         description="bearer key -> collections it may use ([] or ['*'] = all); empty = no auth, loopback only",
     )
     max_upload_mb: int = Field(100, description="largest accepted upload")
-    queue_size: int = Field(16, description="queries waiting beyond this get 503 + Retry-After")
+    queue_size: int = Field(16, ge=0, description="queries waiting beyond this get 503 + Retry-After")
+    workers: int = Field(2, ge=1, description="queries (and searches) answered at once; the rest wait in the queue")
+    job_queue_size: int = Field(64, ge=1, description="queued ingestion/summary jobs beyond this get 503 + Retry-After")
 
 
 class Settings(BaseSettings):

@@ -10,11 +10,12 @@ from ragqa.errors import BudgetError
 from ragqa.load import load
 
 QUESTION = "How many employees did NIKE have as of May 31, 2023?"
+REPLY = 96  # tokens reserved per reply: enough to check structure, short enough to keep the suite quick
 
 
 @pytest.fixture(scope="module")
 def hits(nke_collection):
-    return nke_collection.search(QUESTION, k=6)
+    return nke_collection.search(QUESTION, k=4)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def _check(answer, hits, llm, pages):
 
 @pytest.mark.parametrize("chain", ["stuff", "map_reduce", "refine", "map_rerank"])
 def test_every_chain_answers_with_sources_on_the_right_pages(chain, hits, llm, pages):
-    answer = run_chain(chain, QUESTION, hits, llm)
+    answer = run_chain(chain, QUESTION, hits, llm, budget=Budget.for_llm(llm, REPLY))
     _check(answer, hits, llm, pages)
     if chain == "stuff":
         assert len(answer.sources) == len(hits) and answer.trace.totals()["calls"] == 1
@@ -55,10 +56,10 @@ def test_every_chain_answers_with_sources_on_the_right_pages(chain, hits, llm, p
 
 
 def test_no_chain_overflows_a_small_window(hits, small_llm, pages):
-    many = hits * 2  # ~12 chunks of ~250 tokens: a naive concatenation is ~3,000 tokens for a 1,024 window
+    many = hits * 2  # 8 chunks of ~230 tokens: a naive concatenation is ~1,900 tokens for a 1,024 window
     naive = sum(small_llm.count_tokens(h.text) for h in many)
     assert naive > small_llm.context_window
-    budget = Budget.for_llm(small_llm, max_tokens=128)
+    budget = Budget.for_llm(small_llm, max_tokens=REPLY)
     for chain in ("stuff", "map_reduce", "refine", "map_rerank"):
         answer = run_chain(chain, QUESTION, many, small_llm, budget=budget)
         for step in answer.trace.steps:
@@ -76,8 +77,8 @@ def test_stuff_says_clearly_when_not_even_one_chunk_fits(hits, small_llm):
 
 
 def test_auto_picks_stuff_when_it_fits_and_map_reduce_when_not(hits, llm, small_llm):
-    assert run_chain("auto", QUESTION, hits[:2], llm).chain == "auto:stuff"
-    assert run_chain("auto", QUESTION, hits * 2, small_llm, budget=Budget.for_llm(small_llm, 128)).chain == \
+    assert run_chain("auto", QUESTION, hits[:2], llm, budget=Budget.for_llm(llm, REPLY)).chain == "auto:stuff"
+    assert run_chain("auto", QUESTION, hits * 2, small_llm, budget=Budget.for_llm(small_llm, REPLY)).chain == \
         "auto:map_reduce"
 
 
@@ -105,7 +106,7 @@ class _NoJson:
 
 def test_map_rerank_parse_failures_score_zero_and_abstain(hits, llm):
     prompts = Prompts(rerank="Say only the word banana. Context: {context} Question: {question}")
-    answer = run_chain("map_rerank", QUESTION, hits, _NoJson(llm), prompts=prompts)
+    answer = run_chain("map_rerank", QUESTION, hits, _NoJson(llm), prompts=prompts, budget=Budget.for_llm(llm, 32))
     detail = answer.trace.steps[0].detail
     assert detail["json"] is False
     assert answer.abstained and answer.answer == NOT_FOUND
@@ -127,7 +128,7 @@ def test_map_rerank_parser(text, expected):
 
 def test_map_rerank_ties_go_to_the_better_retrieved_chunk(hits, llm):
     prompts = Prompts(rerank_json='Reply with exactly {{"answer": "same", "score": 50}}. {context} {question}')
-    answer = run_chain("map_rerank", QUESTION, hits, llm, prompts=prompts)
+    answer = run_chain("map_rerank", QUESTION, hits, llm, prompts=prompts, budget=Budget.for_llm(llm, 48))
     scores = answer.trace.steps[0].detail["scores"]
     best = max(scores)
     assert answer.sources[0].chunk_id == hits[scores.index(best)].chunk_id

@@ -35,9 +35,9 @@ def refine(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts: Pr
         last = i == len(hits)
         template = prompts.refine_initial if not used else prompts.refine
 
-        def make(context: str, _template=template):
+        def make(context: str, _template=template, _answer=answer):
             return [{"role": "user", "content": _template.format(context=context, question=question,
-                                                                 existing_answer=answer)}]
+                                                                 existing_answer=_answer)}]
 
         room = budget.prompt_limit - llm.count_messages(make(""))
         with trace.step("initial" if not used else f"refine_{len(used)}") as step:

@@ -134,7 +134,7 @@ def config(as_json: JsonOpt = False) -> None:
     if data.get("llm", {}).get("api_key") not in (None, "", "EMPTY"):
         data["llm"]["api_key"] = "***"
     if data.get("server", {}).get("api_keys"):
-        data["server"]["api_keys"] = {"***": v for v in data["server"]["api_keys"].values()}
+        data["server"]["api_keys"] = {f"***{i}": v for i, v in enumerate(data["server"]["api_keys"].values(), 1)}
     if data.get("pdf_password"):
         data["pdf_password"] = "***"
     if as_json:

@@ -105,7 +105,6 @@ class SentenceTransformerEmbedder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             import torch
             from sentence_transformers import SentenceTransformer
-
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()
@@ -134,7 +133,6 @@ class SentenceTransformerEmbedder:
     def _export(self, path: Path) -> None:
         """Export transformer + mean pooling + normalisation as one graph; atomic, so a crash leaves no half file."""
         import torch
-
         from transformers import AutoModel
 
         log.info("exporting %s to ONNX (once): %s", self.name, path)

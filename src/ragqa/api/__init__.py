@@ -1,0 +1,1 @@
+"""The HTTP service: `ragqa serve` runs create_app(settings) under uvicorn."""

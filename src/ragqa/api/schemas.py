@@ -1,0 +1,207 @@
+"""Request and response bodies: they validate input (422 with readable messages) and document the API in the
+OpenAPI schema at /docs."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+Chain = Literal["auto", "stuff", "map_reduce", "refine", "map_rerank"]
+Retrieval = Literal["dense", "lexical", "hybrid"]
+
+
+class ErrorDetail(BaseModel):
+    type: str = Field(description="machine-readable kind, e.g. not_found, validation_error, overloaded")
+    message: str = Field(description="one sentence saying what went wrong and what to do")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def _question(v: str) -> str:
+    if not v.strip():
+        raise ValueError("must not be blank")
+    return v.strip()
+
+
+class QueryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"question": "What did the company earn in 2023?", "collection": "default", "k": 4}]})
+
+    question: str = Field(min_length=1, max_length=4000, description="the question")
+    collection: str | None = Field(None, pattern=NAME_PATTERN, description="collection (default from settings)")
+    chain: Chain | None = Field(None, description="answer chain (default from settings: auto)")
+    k: int | None = Field(None, ge=1, le=50, description="chunks to retrieve (default from settings)")
+    retrieval: Retrieval | None = Field(None, description="retrieval mode (default from settings: hybrid)")
+    stream: bool = Field(False, description="stream Server-Sent Events: `token`*, then `answer`, then `sources`")
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        return _question(v)
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=4000, description="what to look for")
+    collection: str | None = Field(None, pattern=NAME_PATTERN)
+    k: int = Field(5, ge=1, le=100)
+    retrieval: Retrieval | None = None
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        return _question(v)
+
+
+class Source(BaseModel):
+    doc_id: str
+    document: str = Field(description="file name")
+    page: int = Field(description="1-based page where the cited chunk starts")
+    chunk_id: int
+    snippet: str
+    score: float
+
+
+class QueryResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    answer: str
+    chain: str = Field(description="the chain that ran, e.g. auto:stuff")
+    abstained: bool
+    sources: list[Source]
+    trace: dict[str, Any] = Field(description="LLM calls, prompt and completion tokens and seconds, per step")
+
+
+class Hit(BaseModel):
+    doc_id: str
+    document: str
+    page: int
+    page_end: int
+    chunk_id: int
+    score: float
+    text: str
+
+
+class SearchResponse(BaseModel):
+    collection: str
+    hits: list[Hit]
+
+
+class RejectedFile(BaseModel):
+    filename: str
+    status: int
+    reason: str
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    state: str
+    collection: str | None
+    files: list[str] = Field(description="accepted files, by their sanitised names")
+    rejected: list[RejectedFile] = Field(description="files refused at upload, each with its reason")
+    url: str
+
+
+class Job(BaseModel):
+    job_id: str
+    kind: Literal["ingest", "summarize"]
+    collection: str | None
+    state: Literal["queued", "running", "succeeded", "failed"]
+    files: list[str]
+    progress: dict[str, Any] = Field(description="ingest: files_total, files_done, pages_done, chunks_done, "
+                                                 "current; summarize: level, done, total")
+    result: dict[str, Any] | None = Field(description="ingest: per-file status and errors; summarize: the summary "
+                                                      "and its levels")
+    error: str | None
+    attempts: int
+    notes: list[str] = Field(description="what happened to the job across restarts")
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+
+class JobList(BaseModel):
+    jobs: list[Job]
+
+
+class CollectionInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    documents: int
+    chunks: int
+    pages: int
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionInfo]
+
+
+class DocumentInfo(BaseModel):
+    doc_id: str
+    filename: str
+    kind: str
+    pages: int
+    chunks: int
+    notes: list[str]
+    added_at: float | str | None
+
+
+class DocumentList(BaseModel):
+    collection: str
+    documents: list[DocumentInfo]
+
+
+class Deleted(BaseModel):
+    collection: str
+    deleted: list[dict[str, Any]]
+
+
+class SummarizeDocument(BaseModel):
+    """Summarise a document already in a collection (JSON body); to summarise a new file, send it as
+    multipart/form-data in the field `file`, with `chain` and `target_words` as form fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    collection: str | None = Field(None, pattern=NAME_PATTERN)
+    doc_id: str = Field(min_length=1, max_length=128, description="doc_id (or a unique 8+ character prefix)")
+    chain: Literal["map_reduce", "refine", "stuff"] = "map_reduce"
+    target_words: int = Field(200, ge=10, le=2000)
+
+
+# -- OpenAI-compatible ---------------------------------------------------------------------------------
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "user", "assistant", "tool", "developer", "function"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(str(p.get("text", "")) for p in self.content if isinstance(p, dict))
+        return self.content or ""
+
+
+class ChatRequest(BaseModel):
+    """OpenAI's chat request; `model` names the collection. Unknown OpenAI fields are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
+        {"model": "default", "messages": [{"role": "user", "content": "What is this document about?"}]}]})
+
+    model: str = Field(pattern=NAME_PATTERN, description="the collection to answer from")
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    chain: Chain | None = Field(None, description="ragqa extension: answer chain")
+    k: int | None = Field(None, ge=1, le=50, description="ragqa extension: chunks to retrieve")
+    retrieval: Retrieval | None = Field(None, description="ragqa extension: retrieval mode")
+
+    def question(self) -> str:
+        for m in reversed(self.messages):
+            if m.role == "user" and m.text().strip():
+                return m.text().strip()[:4000]
+        return ""

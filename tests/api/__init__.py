@@ -1,0 +1,1 @@
+"""Tests of the HTTP service against a real uvicorn server (a package, so its conftest does not shadow tests/conftest.py)."""

@@ -1,0 +1,59 @@
+"""The official `openai` SDK, as a real client, gets cited answers from /v1/chat/completions."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+QUESTION = [{"role": "system", "content": "Answer briefly."},
+            {"role": "user", "content": "Who are the crazy ones?"}]
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=300) as c:
+        yield c
+
+
+def test_collections_are_models(client):
+    assert "crazy" in [m.id for m in client.models.list()]
+
+
+def test_chat_completion_is_cited(client):
+    r = client.chat.completions.create(model="crazy", messages=QUESTION, extra_body={"k": 1})
+    assert r.object == "chat.completion" and r.model == "crazy"
+    text = r.choices[0].message.content
+    assert r.choices[0].finish_reason == "stop" and r.choices[0].message.role == "assistant"
+    assert "\n\nSources:\n[1] crazyones.pdf, p. 1" in text  # the citation a chat UI shows
+    sources = r.model_extra["sources"]  # ... and the one a program reads
+    assert [(s["document"], s["page"]) for s in sources] == [("crazyones.pdf", 1)]
+    assert r.usage.prompt_tokens > 0 and r.usage.completion_tokens > 0
+
+
+def test_streamed_chat_completion_is_cited(client):
+    stream = client.chat.completions.create(model="crazy", messages=QUESTION, stream=True, extra_body={"k": 1},
+                                            stream_options={"include_usage": True})
+    parts, sources, finish, usage = [], None, None, None
+    for chunk in stream:
+        assert chunk.object == "chat.completion.chunk"
+        if chunk.usage:
+            usage = chunk.usage
+        if not chunk.choices:
+            continue
+        if chunk.choices[0].delta.content:
+            parts.append(chunk.choices[0].delta.content)
+        if (chunk.model_extra or {}).get("sources"):
+            sources = chunk.model_extra["sources"]
+        finish = chunk.choices[0].finish_reason or finish
+    text = "".join(parts)
+    assert len(parts) > 2 and text.split("\n\nSources:\n")[0].strip()
+    assert text.endswith("\n\nSources:\n[1] crazyones.pdf, p. 1")
+    assert [(s["document"], s["page"]) for s in sources] == [("crazyones.pdf", 1)]
+    assert finish == "stop" and usage.completion_tokens > 0
+
+
+def test_unknown_collection_is_an_sdk_not_found_error(client):
+    with pytest.raises(openai.NotFoundError, match="No collection 'nope'"):
+        client.chat.completions.create(model="nope", messages=QUESTION)
+    with pytest.raises(openai.UnprocessableEntityError):
+        client.chat.completions.create(model="crazy", messages=[{"role": "system", "content": "no question"}])
