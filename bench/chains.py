@@ -322,6 +322,7 @@ class Proxy:
 
 # -- the LangChain worker --------------------------------------------------------------------------
 _worker_env_checked: str | None = None
+WORKER_VERSIONS: dict = {}  # the LangChain side's library versions, as the worker reports them
 
 
 def ensure_worker_env() -> str | None:
@@ -365,9 +366,11 @@ def run_worker(job: dict, tmp: Path, timeout: float) -> dict:
     if proc.returncode != 0 or not lines:
         return {"error": f"worker exited {proc.returncode}", "stdout_tail": proc.stdout[-2000:]}
     try:
-        return json.loads(lines[-1])
+        result = json.loads(lines[-1])
     except ValueError:
         return {"error": "worker printed no JSON", "stdout_tail": proc.stdout[-2000:]}
+    WORKER_VERSIONS.update(result.get("versions") or {})
+    return result
 
 
 # -- 1. ragqa on the embedded model ----------------------------------------------------------------
@@ -819,6 +822,7 @@ def main(argv: list[str] | None = None) -> int:
             if coll is not None:
                 coll.close()
             results["machine"]["load_average_at_end"] = list(os.getloadavg())
+            results["machine"]["versions_langchain_side"] = WORKER_VERSIONS or None
             write_json_atomic(args.out, results)
     print_table(results)
     print(f"\nresults: {args.out}")

@@ -29,6 +29,8 @@ def _clean_env(monkeypatch):
             monkeypatch.delenv(key)
     monkeypatch.setenv("RAGQA_CACHE_DIR", str(CACHE))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # One llama.cpp thread: at two, generation collapses whenever anything else holds a core (anchors.md).
+    monkeypatch.setenv("RAGQA_LLM__THREADS", "1")
 
 
 def make_settings(home: Path, **kw):
@@ -77,7 +79,7 @@ def llm():
     """The embedded SmolLM2-135M: fast, answers badly, so tests assert structure and budgets, not wording."""
     from ragqa.llm.llamacpp import LlamaCppLLM
 
-    return LlamaCppLLM("smollm2-135m", n_ctx=8192, threads=2)
+    return LlamaCppLLM("smollm2-135m", n_ctx=8192, threads=1)
 
 
 @pytest.fixture(scope="session")
@@ -85,4 +87,4 @@ def small_llm():
     """The same model with a 1024-token window, where a naive concatenation of chunks overflows."""
     from ragqa.llm.llamacpp import LlamaCppLLM
 
-    return LlamaCppLLM("smollm2-135m", n_ctx=1024, threads=2)
+    return LlamaCppLLM("smollm2-135m", n_ctx=1024, threads=1)

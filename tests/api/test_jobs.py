@@ -15,6 +15,7 @@ from .conftest import CRAZY, Server, pdf
 
 FEDERAL = "pdfs/pdfplumber/federal-register-2020-17221.pdf"  # 15 pages: long enough to interrupt
 FOUR_PAGES = "pdfs/py-pdf-sample-files/004-pdflatex-4-pages/pdflatex-4-pages.pdf"
+NIKE = "pdfs/long/nke-10k-2023.pdf"  # 104 pages: still running after a restart, so the crash lands mid-job
 
 
 def test_restart_keeps_collections_and_finished_jobs_and_fails_hopeless_ones(tmp_path):
@@ -67,7 +68,7 @@ def _wait_progress(srv: Server, job_id: str, files_done: int, timeout: float = 2
 def test_a_running_job_is_checkpointed_at_shutdown_and_resumed_after_a_crash(tmp_path):
     srv = Server(tmp_path / "home").start()
     try:
-        r = srv.upload("resume", [(Path(p).name, pdf(p)) for p in (CRAZY, FEDERAL, FOUR_PAGES)])
+        r = srv.upload("resume", [(Path(p).name, pdf(p)) for p in (CRAZY, FEDERAL, FOUR_PAGES, NIKE)])
         job_id = r.json()["job_id"]
 
         _wait_progress(srv, job_id, 1)
@@ -79,7 +80,7 @@ def test_a_running_job_is_checkpointed_at_shutdown_and_resumed_after_a_crash(tmp
         assert job["state"] == "queued" and job["notes"] == ["stopped by a server shutdown; resumed at the next start"]
 
         srv.start()
-        _wait_progress(srv, job_id, 2)
+        _wait_progress(srv, job_id, 3)
         srv.kill()  # a crash: the row still says `running`
 
         srv.start()

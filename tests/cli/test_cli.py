@@ -80,11 +80,16 @@ QUESTIONS = [
 ]
 
 
-@pytest.mark.parametrize("question,phrase", QUESTIONS)
-def test_search_puts_the_right_page_first(nke_collection, question, phrase):
+@pytest.fixture(scope="module")
+def nke_pages():
     from ragqa.load import load
 
-    pages = {p.number: p.text for p in load(DATA / "pdfs/long/nke-10k-2023.pdf").pages}
+    return {p.number: p.text for p in load(DATA / "pdfs/long/nke-10k-2023.pdf").pages}
+
+
+@pytest.mark.parametrize("question,phrase", QUESTIONS)
+def test_search_puts_the_right_page_first(nke_collection, nke_pages, question, phrase):
+    pages = nke_pages
     top = nke_collection.search(question, k=3)[0]
     text = " ".join(pages[n] for n in range(top.page_start, top.page_end + 1)).lower()
     assert any(p.lower() in text for p in ((phrase,) if isinstance(phrase, str) else phrase)), (

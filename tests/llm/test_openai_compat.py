@@ -33,7 +33,7 @@ def free_port() -> int:
 def llama_server():
     port = free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path("smollm2-135m")), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", str(N_CTX), "--n_threads", "2", "--seed", "0"]
+           "--port", str(port), "--n_ctx", str(N_CTX), "--n_threads", "1", "--seed", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -158,3 +158,16 @@ def test_map_reduce_through_the_server(nke_collection, proxy):
     assert answer.sources and answer.trace.steps[0].calls == 4
     assert proxy.max_in_flight >= 2
     assert all(step.max_prompt_tokens <= N_CTX for step in answer.trace.steps)
+
+
+def test_map_rerank_structured_output_through_the_server(nke_collection, proxy):
+    # llama.cpp's server refuses OpenAI's json_schema format; the backend detects its dialect once, before a
+    # concurrent batch, instead of each request failing and racing to fall back.
+    from ragqa.chains import Budget
+
+    llm = OpenAICompatLLM(proxy.url + "/v1", context_window=N_CTX, concurrency=3)
+    hits = nke_collection.search("Where are NIKE's world headquarters?", k=3)
+    answer = run_chain("map_rerank", "Where are NIKE's world headquarters?", hits, llm,
+                       budget=Budget(N_CTX, max_tokens=48))
+    assert llm._json_style == "json_object"
+    assert answer.trace.steps[0].calls == 3 and answer.sources

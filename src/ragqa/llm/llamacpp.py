@@ -23,7 +23,7 @@ class LlamaCppLLM:
         self.threads = threads
         self.seed = seed
         self._llama = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: complete() holds it and may trigger the first load
 
     @property
     def llama(self):

@@ -39,6 +39,7 @@ class OpenAICompatLLM:
         self._tokenizer_route: str | None = None
         self._json_style: str | None = None  # "json_schema" (vLLM, OpenAI) or "json_object" (llama.cpp)
         self._lock = threading.Lock()
+        self._token_counts: dict[str, int] = {}
 
     @property
     def name(self) -> str:
@@ -71,6 +72,16 @@ class OpenAICompatLLM:
         return True
 
     def count_tokens(self, text: str) -> int:
+        # Budgets count the same texts repeatedly (binary searches, re-budgeting): ask the server once per text.
+        cached = self._token_counts.get(text)
+        if cached is None:
+            cached = self._count_tokens(text)
+            if len(self._token_counts) > 50_000:
+                self._token_counts.clear()
+            self._token_counts[text] = cached
+        return cached
+
+    def _count_tokens(self, text: str) -> int:
         root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
         routes = [self._tokenizer_route] if self._tokenizer_route else [
             f"{root}/tokenize", f"{self.base_url}/tokenize", f"{root}/extras/tokenize"]
@@ -131,20 +142,30 @@ class OpenAICompatLLM:
                 body["response_format"] = {"type": "json_object", "schema": json_schema}
         return body
 
+    def _detect_json_style(self) -> None:
+        """Once, before the first structured request (and under a lock, so a concurrent batch does not race):
+        OpenAI and vLLM take `json_schema`; llama.cpp's server wants `json_object` with a `schema`."""
+        with self._lock:
+            if self._json_style is not None:
+                return
+            probe = {"model": self.model, "max_tokens": 8, "temperature": 0,
+                     "messages": [{"role": "user", "content": 'Reply with {"ok": true}'}],
+                     "response_format": {"type": "json_schema", "json_schema": {
+                         "name": "probe", "schema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}}}}
+            try:
+                r = self._client.post(self.base_url + "/chat/completions", json=probe)
+                self._json_style = "json_schema" if r.status_code < 400 else "json_object"
+            except httpx.HTTPError:
+                self._json_style = "json_schema"  # unreachable now; the real request will say so
+            log.info("structured output style for %s: %s", self.base_url, self._json_style)
+
     def complete(self, messages: list[Message], *, max_tokens: int, temperature: float = 0.0,
                  stop: list[str] | None = None, json_schema: dict | None = None) -> Completion:
-        body = self._body(messages, max_tokens, temperature, stop, json_schema)
-        try:
-            data = self._request("POST", "/chat/completions", body)
-        except BackendError:
-            if json_schema is None or self._json_style is not None:
-                raise
-            self._json_style = "json_object"  # this server speaks llama.cpp's dialect; remember it
-            data = self._request("POST", "/chat/completions",
-                                 self._body(messages, max_tokens, temperature, stop, json_schema))
-        else:
-            if json_schema is not None and self._json_style is None:
-                self._json_style = body["response_format"]["type"]
+        if json_schema is not None and self._json_style is None:
+            self._models()
+            self._detect_json_style()
+        data = self._request("POST", "/chat/completions",
+                             self._body(messages, max_tokens, temperature, stop, json_schema))
         choice = data["choices"][0]
         usage = data.get("usage") or {}
         return Completion(choice["message"].get("content") or "", int(usage.get("prompt_tokens", 0)),
