@@ -28,22 +28,22 @@ one-time ONNX export that ragqa caches per machine is done, untimed, before the 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import glob
 import json
 import logging
 import os
-import platform
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
+from machine import machine_info as _machine_info  # noqa: E402
+from machine import version  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RAGQA_DATA") or ROOT.parent / "shared" / "data").resolve()
@@ -73,39 +73,9 @@ def note(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
-def version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def machine_info() -> dict:
-    cpu_model = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu_model": cpu_model,
-        "load_average_at_start": list(os.getloadavg()),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "git_commit": commit,
-        "versions": {d: version(d) for d in ("ragqa", "torch", "onnxruntime", "faiss-cpu", "pypdf", "transformers",
-                                              "sentence-transformers", "tokenizers", "langchain-text-splitters")},
-    }
+    return _machine_info(("ragqa", "torch", "onnxruntime", "faiss-cpu", "pypdf", "transformers",
+                         "sentence-transformers", "tokenizers", "langchain-text-splitters"))
 
 
 def expand(patterns: list[str]) -> list[Path]:
