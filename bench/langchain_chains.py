@@ -32,17 +32,13 @@ import sys
 import threading
 import time
 import warnings
-from importlib import metadata
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+from machine import version  # noqa: E402  (stdlib only: runs in .venv-bench too)
 
 
 def _versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for dist in ("langchain-core", "langchain-classic", "langchain-openai", "openai", "httpx"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = None
-    return out
+    return {dist: version(dist) for dist in ("langchain-core", "langchain-classic", "langchain-openai", "openai", "httpx")}
 
 
 def main(argv: list[str] | None = None) -> int:

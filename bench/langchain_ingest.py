@@ -25,18 +25,14 @@ import resource
 import sys
 import time
 import warnings
-from importlib import metadata
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+from machine import version  # noqa: E402  (stdlib only: runs in .venv-bench too)
 
 
 def _versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for dist in ("torch", "sentence-transformers", "transformers", "huggingface-hub", "faiss-cpu", "pypdf",
-                 "langchain-core", "langchain-community", "langchain-huggingface", "langchain-text-splitters"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = None
-    return out
+    return {dist: version(dist) for dist in ("torch", "sentence-transformers", "transformers", "huggingface-hub", "faiss-cpu", "pypdf",
+                 "langchain-core", "langchain-community", "langchain-huggingface", "langchain-text-splitters")}
 
 
 def main(argv: list[str] | None = None) -> int:
