@@ -30,14 +30,16 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def llama_server():
+def llama_server(tmp_path_factory):
     port = free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path("smollm2-135m")), "--host", "127.0.0.1",
            "--port", str(port), "--n_ctx", str(N_CTX), "--n_threads", "1", "--seed", "0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             if httpx.get(url + "/v1/models", timeout=2).status_code == 200:
                 break
@@ -45,10 +47,13 @@ def llama_server():
             time.sleep(0.3)
     else:
         proc.kill()
-        pytest.fail("llama_cpp.server did not start")
+        log.close()
+        tail = log_path.read_text(errors="replace")[-3000:]
+        pytest.fail(f"llama_cpp.server did not start (exit code {proc.poll()}); its output ends with:\n{tail}")
     yield url
     proc.terminate()
     proc.wait(timeout=30)
+    log.close()
 
 
 class Proxy:
