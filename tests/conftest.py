@@ -31,6 +31,8 @@ def _clean_env(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     # One llama.cpp thread: at two, generation collapses whenever anything else holds a core (anchors.md).
     monkeypatch.setenv("RAGQA_LLM__THREADS", "1")
+    # The suite runs on SmolLM2-135M (in the base install); the default 1.5B is a 1.1 GB opt-in download.
+    monkeypatch.setenv("RAGQA_LLM__MODEL", "smollm2-135m")
 
 
 def make_settings(home: Path, **kw):

@@ -47,11 +47,12 @@ def llm(settings: Settings):
         if cfg.backend == "llamacpp":
             from ragqa.llm.llamacpp import LlamaCppLLM
 
-            instance = LlamaCppLLM(cfg.model, n_ctx=cfg.n_ctx, threads=settings.llm_threads)
+            instance = LlamaCppLLM(cfg.model, n_ctx=cfg.n_ctx, threads=settings.llm_threads,
+                                   cache_dir=settings.cache_dir / "models")
         elif cfg.backend == "openai":
             from ragqa.llm.openai_compat import OpenAICompatLLM
 
-            instance = OpenAICompatLLM(cfg.base_url, model=cfg.model if cfg.model != "smollm2-135m" else "",
+            instance = OpenAICompatLLM(cfg.base_url, model=cfg.model if "model" in cfg.model_fields_set else "",
                                        api_key=cfg.api_key, timeout=cfg.timeout, retries=cfg.retries,
                                        concurrency=cfg.concurrency,
                                        # an explicit RAGQA_LLM__N_CTX wins; else the server's max_model_len
@@ -64,3 +65,18 @@ def llm(settings: Settings):
             raise ConfigError(f"unknown LLM backend '{cfg.backend}'", hint="Known: llamacpp, openai, vllm.")
         _llms[key] = instance
         return instance
+
+
+def models(settings: Settings, *, check: bool = False) -> list[dict]:
+    """The embedded model registry with what is installed (and, with check, verified: it hashes every file)."""
+    from ragqa.llm import registry
+
+    return registry.status(settings.cache_dir / "models", check=check)
+
+
+def model_install_command(name: str) -> list[str]:
+    from ragqa.llm import registry
+
+    if name not in registry.MODELS:
+        raise ConfigError(f"unknown model '{name}'", hint=f"Known: {', '.join(registry.MODELS)}.")
+    return registry.install_command(registry.MODELS[name])

@@ -20,8 +20,9 @@ class LLMSettings(BaseModel):
         "llamacpp", description="llamacpp (embedded GGUF), openai (any OpenAI-compatible server, e.g. vLLM), vllm (in-process, GPU)"
     )
     model: str = Field(
-        "smollm2-135m",
-        description="llamacpp: a registry name or a GGUF path; openai: the served model id ('' = the server's first)",
+        "qwen2.5-coder-1.5b",
+        description="llamacpp: a registry name (`ragqa models`) or a GGUF path; smollm2-135m is the light one; "
+        "openai: the served model id ('' = the server's first)",
     )
     base_url: str = Field("http://127.0.0.1:8000/v1", description="openai backend: server URL ending in /v1")
     api_key: str = Field("EMPTY", description="openai backend: bearer key (vLLM accepts any unless --api-key is set)")

@@ -60,7 +60,7 @@ def settings() -> Settings:
 
 
 def main() -> None:
-    from ragqa.cli import answer, commands, serve  # noqa: F401  registers the commands
+    from ragqa.cli import answer, commands, models, serve  # noqa: F401  registers the commands
 
     try:
         app()

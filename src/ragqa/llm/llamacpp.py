@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 from ragqa.errors import BackendError, ConfigError
 from ragqa.llm.base import Completion, Message
@@ -16,8 +17,9 @@ log = logging.getLogger(__name__)
 class LlamaCppLLM:
     """Loaded on first use; one generation at a time (llama.cpp contexts are not re-entrant)."""
 
-    def __init__(self, model: str = "smollm2-135m", *, n_ctx: int = 8192, threads: int = 2, seed: int = 0):
-        self.path = gguf_path(model)
+    def __init__(self, model: str = "smollm2-135m", *, n_ctx: int = 8192, threads: int = 2, seed: int = 0,
+                 cache_dir: Path | None = None):
+        self.path = gguf_path(model, cache_dir)
         self.name = model if "/" not in model else self.path.stem
         self.requested_ctx = n_ctx
         self.threads = threads

