@@ -25,11 +25,11 @@ from ragqa.errors import ConfigError, EmbedderMismatch, InputError, NotFound
 from ragqa.graph.kg import KnowledgeGraph
 from ragqa.index.docstore import DocStore
 from ragqa.index.vectors import FaissIndex, choose_kind, read_stamp, write_json_atomic
-from ragqa.ingest import ingest_files
+from ragqa.ingest import ingest_files, ingest_texts
 from ragqa.load import SUPPORTED_SUFFIXES
 from ragqa.settings import Settings
 from ragqa.split import Splitter
-from ragqa.types import FileResult, Hit, IngestReport, Progress
+from ragqa.types import FileResult, Hit, IngestReport, Progress, Text
 
 log = logging.getLogger(__name__)
 
@@ -203,9 +203,10 @@ class Collection:
         self.graph().save(self.kg_path, generation)
 
     # -- writing ---------------------------------------------------------------------------------
-    def ingest(self, paths: Iterable[str | Path], *, password: str | None = None,
-               on_progress: Callable[[Progress], None] | None = None) -> IngestReport:
-        files, missing = expand_paths(paths)
+    @contextmanager
+    def _ingesting(self):
+        """Under the write lock: the embedder, a splitter in its tokens, and the sink that keeps FAISS and the
+        graph in step with the docstore."""
         embedder = backends.embedder(self.settings.embedder, self.settings)
         with self._writer():
             self._ensure_manifest(embedder)
@@ -232,12 +233,25 @@ class Collection:
                 def checkpoint(self, final=False):
                     collection._save_derived()
 
+            yield embedder, splitter, _Sink()
+
+    def ingest(self, paths: Iterable[str | Path], *, password: str | None = None,
+               on_progress: Callable[[Progress], None] | None = None) -> IngestReport:
+        files, missing = expand_paths(paths)
+        with self._ingesting() as (embedder, splitter, sink):
             report = ingest_files(
-                files, collection=self.name, store=self.store, sink=_Sink(), embedder=embedder, splitter=splitter,
+                files, collection=self.name, store=self.store, sink=sink, embedder=embedder, splitter=splitter,
                 extractor=backends.graph_extractor(), password=password or self.settings.pdf_password,
                 max_mb=self.settings.max_file_mb, max_pages=self.settings.max_pages, on_progress=on_progress)
         report.files.extend(FileResult(m, "failed", "no such file or folder") for m in missing)
         return report
+
+    def ingest_texts(self, texts: Iterable[Text], *,
+                     on_progress: Callable[[Progress], None] | None = None) -> IngestReport:
+        """Texts already in memory (title + body), through the same pipeline; many small ones are batched."""
+        with self._ingesting() as (embedder, splitter, sink):
+            return ingest_texts(texts, collection=self.name, store=self.store, sink=sink, embedder=embedder,
+                                splitter=splitter, extractor=backends.graph_extractor(), on_progress=on_progress)
 
     def delete(self, ref: str) -> list[dict]:
         docs = self.store.find_documents(ref)

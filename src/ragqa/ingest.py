@@ -6,6 +6,7 @@ through a `Sink`, and checkpointed by the caller. A bad file becomes a `failed` 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import threading
@@ -23,11 +24,12 @@ from ragqa.graph.extract import GraphExtractor
 from ragqa.index.docstore import DocStore
 from ragqa.load import file_sha256, load
 from ragqa.split import Splitter
-from ragqa.types import FileResult, IngestReport, Progress
+from ragqa.threads import BackgroundWork
+from ragqa.types import Document, FileResult, IngestReport, Page, Progress, Text
 
 log = logging.getLogger(__name__)
 
-EMBED_SLICE = 128  # chunks embedded between progress updates
+EMBED_SLICE = 32  # chunks embedded between progress updates and pause points (~1 s on 2 cores)
 
 
 class Sink(Protocol):
@@ -42,9 +44,12 @@ def ingest_files(
     files: Iterable[Path], *, collection: str, store: DocStore, sink: Sink, embedder: Embedder,
     splitter: Splitter, extractor: GraphExtractor, password: str | None = None, max_mb: int = 200,
     max_pages: int = 5000, on_progress: Callable[[Progress], None] | None = None,
-    checkpoint_seconds: float = 30.0,
+    checkpoint_seconds: float = 30.0, lease: BackgroundWork | None = None,
 ) -> IngestReport:
+    """`lease` is the thread-budget lease: embedding and extraction pause at its checkpoints while a question
+    is being answered, so the LLM never shares its cores with batch work."""
     files = [Path(f) for f in files]
+    lease = lease or BackgroundWork(None, 0)
     report = IngestReport(collection=collection)
     stages: dict[str, float] = defaultdict(float)
     progress = Progress(files_total=len(files))
@@ -59,6 +64,7 @@ def ingest_files(
             for path in files:
                 if stop.is_set():
                     return
+                lease.pause_point()
                 work.put(_prepare(path))
         finally:
             work.put(None)
@@ -77,7 +83,7 @@ def ingest_files(
             t1 = time.perf_counter()
             chunks = splitter.split(doc)
             t2 = time.perf_counter()
-            mentions, triples = extractor.extract(chunks)
+            mentions, triples = extractor.extract(chunks, title=doc.title)
             t3 = time.perf_counter()
             stages["extract"] += t1 - t0
             stages["split"] += t2 - t1
@@ -146,7 +152,7 @@ def _store_document(item, *, store: DocStore, sink: Sink, embedder: Embedder, st
     ids = store.add_document(
         doc_id=doc.doc_id, filename=doc.filename, source=source, kind=doc.kind, pages=len(doc.pages), notes=notes,
         chunks=chunks, vectors=vectors,
-        mentions=[(m.entity, m.label, m.type, m.ordinal) for m in mentions],
+        mentions=[(m.entity, m.label, m.type, m.ordinal, m.about) for m in mentions],
         relations=[(t.head, t.tail, t.relation, t.ordinal) for t in triples],
         replace=replaced)
     for d, (old_ids, old_mentions, old_relations) in old.items():
@@ -155,3 +161,93 @@ def _store_document(item, *, store: DocStore, sink: Sink, embedder: Embedder, st
     stages["index"] += time.perf_counter() - t1
     reason = f"replaced an older version ({len(replaced)})" if replaced else ""
     return FileResult(str(path), "ok", reason, doc.doc_id, pages=len(doc.pages), chunks=len(chunks), notes=notes)
+
+
+def text_document(text: Text) -> Document:
+    """An in-memory text as a one-page Document; its id hashes title and text, as a file's hashes its bytes."""
+    body = text.text.strip()
+    doc_id = hashlib.sha256(f"{text.title}\0{body}".encode()).hexdigest()
+    return Document(doc_id=doc_id, filename=text.title or doc_id[:12], path=text.source or f"text:{doc_id}",
+                    pages=(Page(1, body),), kind="text", title=text.title or None)
+
+
+def ingest_texts(
+    texts: Iterable[Text], *, collection: str, store: DocStore, sink: Sink, embedder: Embedder,
+    splitter: Splitter, extractor: GraphExtractor, on_progress: Callable[[Progress], None] | None = None,
+    batch_chunks: int = 512,
+) -> IngestReport:
+    """The file pipeline's split -> graph -> embed -> store for texts already in memory (paragraphs, pages).
+
+    Many small documents are the common case here, so they are embedded together, `batch_chunks` at a time
+    (one call keeps the embedder's length-sorted batches full), and committed together in one transaction.
+    """
+    texts = list(texts)
+    report = IngestReport(collection=collection)
+    stages: dict[str, float] = defaultdict(float)
+    progress = Progress(files_total=len(texts))
+    notify = on_progress or (lambda p: None)
+    known = set(store.list_doc_ids())
+    t_start = time.perf_counter()
+    pending: list[tuple[Document, list, list, list]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        t0 = time.perf_counter()
+        flat = [c.text for _, chunks, _, _ in pending for c in chunks]
+        vectors = embedder.embed_documents(flat) if flat else np.zeros((0, embedder.dim), np.float32)
+        t1 = time.perf_counter()
+        stages["embed"] += t1 - t0
+        rows, old, offset = [], {}, 0
+        for doc, chunks, mentions, triples in pending:
+            replaced = [d for d in store.documents_from(doc.path) if d != doc.doc_id]
+            old.update({d: (store.chunk_ids_of(d), store.mentions(d), store.relations(d)) for d in replaced})
+            rows.append(dict(doc_id=doc.doc_id, filename=doc.filename, source=doc.path, kind=doc.kind, pages=1,
+                             notes=[], chunks=chunks, vectors=vectors[offset:offset + len(chunks)],
+                             mentions=[(m.entity, m.label, m.type, m.ordinal, m.about) for m in mentions],
+                             relations=[(t.head, t.tail, t.relation, t.ordinal) for t in triples],
+                             replace=replaced))
+            offset += len(chunks)
+        ids = store.add_documents(rows)
+        for d, (old_ids, old_mentions, old_relations) in old.items():
+            sink.removed(d, old_ids, old_mentions, old_relations)
+        for row, chunk_ids in zip(rows, ids, strict=True):
+            sink.added(row["doc_id"], chunk_ids, row["vectors"])
+            report.files.append(FileResult(row["source"], "ok", "replaced an older version" if row["replace"] else "",
+                                           row["doc_id"], pages=1, chunks=len(chunk_ids)))
+        stages["index"] += time.perf_counter() - t1
+        progress.files_done += len(pending)
+        progress.pages_done += len(pending)
+        progress.chunks_done += len(flat)
+        pending.clear()
+        notify(progress)
+
+    try:
+        for text in texts:
+            doc = text_document(text)
+            if doc.doc_id in known or not doc.pages[0].text:
+                report.files.append(FileResult(doc.path, "unchanged" if doc.pages[0].text else "failed",
+                                               "same content already ingested" if doc.pages[0].text else "no text",
+                                               doc.doc_id if doc.pages[0].text else None))
+                progress.files_done += 1
+                continue
+            known.add(doc.doc_id)
+            t0 = time.perf_counter()
+            chunks = splitter.split(doc)
+            t1 = time.perf_counter()
+            mentions, triples = extractor.extract(chunks, title=doc.title)
+            stages["split"] += t1 - t0
+            stages["graph"] += time.perf_counter() - t1
+            pending.append((doc, chunks, mentions, triples))
+            progress.current = doc.filename
+            if sum(len(p[1]) for p in pending) >= batch_chunks:
+                flush()
+        flush()
+    finally:
+        t0 = time.perf_counter()
+        sink.checkpoint(final=True)
+        stages["index"] += time.perf_counter() - t0
+    notify(progress)
+    report.seconds = time.perf_counter() - t_start
+    report.stage_seconds = dict(stages)
+    return report

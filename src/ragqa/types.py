@@ -19,10 +19,20 @@ class Document:
     path: str
     pages: tuple[Page, ...]
     kind: str = "pdf"  # pdf | text
+    title: str | None = None  # what the document is about, when known (a text's title); the graph uses it
 
     @property
     def text_pages(self) -> list[Page]:
         return [p for p in self.pages if p.text.strip()]
+
+
+@dataclass(frozen=True)
+class Text:
+    """An in-memory document (a paragraph, a web page's text): ingested like a file, one page, titled."""
+
+    title: str
+    text: str
+    source: str | None = None  # a stable name; a new text under the same source replaces the old one
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ def settings() -> Settings:
 
 def main() -> None:
     from ragqa.cli import answer, commands, models, serve  # noqa: F401  registers the commands
+    from ragqa.cli import evaluate, graph  # noqa: F401
 
     try:
         app()

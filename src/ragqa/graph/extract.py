@@ -7,6 +7,7 @@ relations are co-occurrence within a sentence. An LLM triple extractor can plug 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from itertools import combinations
@@ -21,6 +22,7 @@ class Mention:
     label: str  # surface form
     type: str
     ordinal: int  # chunk ordinal within its document
+    about: bool = False  # the chunk is about this entity (title, heading, subject), not just mentioning it
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class Triple:
 class GraphExtractor(Protocol):
     name: str
 
-    def extract(self, chunks: list[Chunk]) -> tuple[list[Mention], list[Triple]]: ...
+    def extract(self, chunks: list[Chunk], title: str | None = None) -> tuple[list[Mention], list[Triple]]: ...
 
 
 _SENTENCES = re.compile(r"(?<=[.!?;:])\s+|\n+|(?<=[。！？；])")
@@ -53,12 +55,35 @@ april may june july august september october november december monday tuesday we
 sunday mr mrs ms dr sir chapter yes oh well""".split())
 
 
+def _fold(text: str) -> str:
+    """'Alû' -> 'alu': accents are spelled inconsistently across documents."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
 def normalise(label: str) -> str:
-    key = label.replace("’", "'").strip(" .,'\"").casefold()
+    key = _fold(label.replace("’", "'").replace("_", " ")).strip(" .,'\"").casefold()
     key = re.sub(r"'s$", "", key)
     key = re.sub(r",?\s+(inc|ltd|llc|corp|co|plc)\.?$", "", key)  # "NIKE, Inc." and "Nike" are one entity
     key = re.sub(r"^the\s+", "", key)
     return re.sub(r"\s+", " ", key)
+
+
+_DISAMBIGUATION = re.compile(r"\s*\([^()]*\)\s*$")  # "Lilu (mythology)" is about Lilu
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.{2,80}?)\s*#*\s*$", re.MULTILINE)
+_SUBJECT_VERB = re.compile(r"^\s*(?:,|\(|is\b|was\b|are\b|were\b|has\b|had\b)")
+# "X, also known as Y" / "originally published as Y": the first sentence names the subject's other names.
+_ALIAS = re.compile(r"\b(?:also|better|commonly|formerly|originally|previously|simply|popularly)\s+"
+                    r"(?:known|called|published|titled|named|released|referred to)\s+as\s+[\"“]?"
+                    r"([A-Z][\w'’&.-]*(?:\s+(?:of|the|de|and|&|[A-Z][\w'’&.-]*))*)")
+
+
+def title_entity(title: str) -> tuple[str, str] | None:
+    """A document title -> (key, label) of the entity the document is about; None when it names nothing."""
+    label = _DISAMBIGUATION.sub("", title.replace("_", " ")).strip()
+    key = normalise(label)
+    if len(key) < 2 or key in _STOP or key.replace(".", "").isdigit():
+        return None
+    return key, label
 
 
 def _type_of(label: str) -> str:
@@ -94,8 +119,36 @@ class FastExtractor:
             found.append((key, label))
         return found
 
-    def extract(self, chunks: list[Chunk]) -> tuple[list[Mention], list[Triple]]:
+    def about(self, chunks: list[Chunk], title: str | None = None) -> dict[int, dict[str, str]]:
+        """Per chunk ordinal, the entities it is about: the document's title (and the other names its first
+        sentence gives it) for every chunk; Markdown headings for their chunk; without a title, the subject
+        that opens the document's first sentence."""
+        about: dict[int, dict[str, str]] = {c.ordinal: {} for c in chunks}
+        whole: dict[str, str] = {}
+        first = _SENTENCES.split(chunks[0].text.strip(), maxsplit=1)[0] if chunks else ""
+        named = title_entity(title) if title else None
+        if named:
+            whole[named[0]] = named[1]
+        elif first:
+            spans = [(m, self.spans(m.group(0))) for m in _SPAN.finditer(first)]
+            if spans and spans[0][0].start() <= 4 and spans[0][1] and _SUBJECT_VERB.match(first[spans[0][0].end():]):
+                key, label = spans[0][1][0]
+                whole[key] = label
+        if whole:
+            for m in _ALIAS.finditer(first[:400]):
+                for key, label in self.spans(m.group(1))[:1]:
+                    whole.setdefault(key, label)
+        for chunk in chunks:
+            about[chunk.ordinal].update(whole)
+            for m in _HEADING.finditer(chunk.text):
+                for key, label in self.spans(m.group(1))[:1]:
+                    about[chunk.ordinal].setdefault(key, label)
+        return about
+
+    def extract(self, chunks: list[Chunk], title: str | None = None) -> tuple[list[Mention], list[Triple]]:
         mentions: list[Mention] = []
+        for ordinal, entities in self.about(chunks, title).items():
+            mentions.extend(Mention(key, label, _type_of(label), ordinal, about=True) for key, label in entities.items())
         pairs: Counter = Counter()
         for chunk in chunks:
             for sentence in _SENTENCES.split(chunk.text):

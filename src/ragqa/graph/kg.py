@@ -24,16 +24,23 @@ class KnowledgeGraph:
 
     # -- building --------------------------------------------------------------------------------
     def add_rows(self, mentions: Iterable[tuple], relations: Iterable[tuple]) -> None:
-        """Rows as stored: mentions (entity, label, type, chunk_id, doc_id); relations (head, tail, label, chunk_id, doc_id)."""
+        """Rows as stored: mentions (entity, label, type, chunk_id, doc_id[, about]); relations (head, tail, label,
+        chunk_id, doc_id). A node keeps, per document, the chunks mentioning it (`docs`) and those about it (`about`)."""
         g = self.g
-        for entity, label, typ, chunk_id, doc_id in mentions:
+        for entity, label, typ, chunk_id, doc_id, *rest in mentions:
             if entity not in g:
-                g.add_node(entity, label=label, type=typ, mentions=0, docs={})
+                g.add_node(entity, label=label, type=typ, mentions=0, docs={}, about={})
             node = g.nodes[entity]
+            node.setdefault("about", {})
             node["mentions"] += 1
             chunks = node["docs"].setdefault(doc_id, [])
             if chunk_id not in chunks:
                 chunks.append(chunk_id)
+            if rest and rest[0]:
+                about = node["about"].setdefault(doc_id, [])
+                if chunk_id not in about:
+                    about.append(chunk_id)
+                node["label"] = label  # a title names the entity best
             if typ != "ENTITY" and node["type"] == "ENTITY":
                 node["type"] = typ
         for head, tail, label, chunk_id, doc_id in relations:
@@ -60,12 +67,19 @@ class KnowledgeGraph:
                 node = g.nodes[entity]
                 node["mentions"] -= 1
                 node["docs"].pop(doc_id, None)
+                node.get("about", {}).pop(doc_id, None)
                 if node["mentions"] <= 0 or not node["docs"]:
                     g.remove_node(entity)
 
     # -- reading ---------------------------------------------------------------------------------
     def chunk_ids(self, entity: str) -> list[int]:
         return sorted({c for ids in self.g.nodes[entity]["docs"].values() for c in ids}) if entity in self.g else []
+
+    def about_chunk_ids(self, entity: str) -> list[int]:
+        """The chunks that are about `entity` (titled by it, headed by it, or with it as their subject)."""
+        if entity not in self.g:
+            return []
+        return sorted({c for ids in self.g.nodes[entity].get("about", {}).values() for c in ids})
 
     def neighbours(self, entity: str, limit: int = 20) -> list[tuple[str, dict]]:
         if entity not in self.g:

@@ -37,6 +37,9 @@ SCHEMA = [
         entity TEXT NOT NULL, label TEXT NOT NULL, type TEXT NOT NULL, chunk_id INTEGER NOT NULL, doc_id TEXT NOT NULL)""",
     """CREATE INDEX IF NOT EXISTS mentions_doc ON mentions(doc_id)""",
     """CREATE INDEX IF NOT EXISTS mentions_entity ON mentions(entity)""",
+    # about=1: the chunk is *about* the entity (its document's title, a heading, the paragraph's subject),
+    # not merely mentioning it; graph expansion goes from a hit's mentions to the chunks about them.
+    """CREATE INDEX IF NOT EXISTS mentions_chunk ON mentions(chunk_id)""",
     """CREATE TABLE IF NOT EXISTS relations (
         head TEXT NOT NULL, tail TEXT NOT NULL, label TEXT NOT NULL, chunk_id INTEGER NOT NULL, doc_id TEXT NOT NULL)""",
     """CREATE INDEX IF NOT EXISTS relations_doc ON relations(doc_id)""",
@@ -63,9 +66,17 @@ class DocStore:
             self.db.execute("PRAGMA synchronous=FULL")
             for statement in SCHEMA:
                 self.db.execute(statement)
+            self._migrate()
 
     def close(self) -> None:
         self.db.close()
+
+    def _migrate(self) -> None:
+        """Additive column changes for stores created by an older version (each guarded, so it runs once)."""
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(mentions)")}
+        if "about" not in columns:
+            self.db.execute("ALTER TABLE mentions ADD COLUMN about INTEGER NOT NULL DEFAULT 0")
+        self.db.execute("CREATE INDEX IF NOT EXISTS mentions_about ON mentions(about, entity)")
 
     # -- meta ------------------------------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
@@ -99,43 +110,56 @@ class DocStore:
 
     def add_document(self, *, doc_id: str, filename: str, source: str, kind: str, pages: int, notes: list[str],
                      chunks: list[Chunk], vectors: np.ndarray,
-                     mentions: Iterable[tuple[str, str, str, int]] = (),
+                     mentions: Iterable[tuple] = (),
                      relations: Iterable[tuple[str, str, str, int]] = (),
                      replace: Iterable[str] = ()) -> list[int]:
         """One transaction: the document with its chunks, vectors, FTS rows and graph mentions, or nothing.
 
-        `mentions`/`relations` refer to chunks by ordinal; `replace` lists doc_ids this one supersedes.
-        Returns the new chunk ids in ordinal order.
+        `mentions` are (entity, label, type, ordinal[, about]) and `relations` (head, tail, label, ordinal): they
+        refer to chunks by ordinal. `replace` lists doc_ids this one supersedes. Returns the new chunk ids.
         """
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        return self.add_documents([dict(doc_id=doc_id, filename=filename, source=source, kind=kind, pages=pages,
+                                        notes=notes, chunks=chunks, vectors=vectors, mentions=mentions,
+                                        relations=relations, replace=replace)])[0]
+
+    def add_documents(self, docs: list[dict]) -> list[list[int]]:
+        """Several documents (each as `add_document`'s arguments) in one transaction: many small texts commit
+        at once instead of paying a sync each; a document is still all there or not at all."""
         cur = self.db.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
-            for old in replace:
-                self._delete(cur, old)
-            cur.execute(
-                "INSERT INTO documents(doc_id, filename, source, kind, pages, chunks, notes, added_at) "
-                "VALUES(?,?,?,?,?,?,?,?)",
-                (doc_id, filename, source, kind, pages, len(chunks), json.dumps(notes), time.time()))
-            ids = []
-            for chunk, vec in zip(chunks, vectors, strict=True):
-                cur.execute(
-                    "INSERT INTO chunks(doc_id, ordinal, page_start, page_end, char_start, char_end, text, vector) "
-                    "VALUES(?,?,?,?,?,?,?,?)",
-                    (doc_id, chunk.ordinal, chunk.page_start, chunk.page_end, chunk.char_start, chunk.char_end,
-                     chunk.text, vec.tobytes()))
-                ids.append(cur.lastrowid)
-            cur.executemany("INSERT INTO chunks_fts(rowid, body) VALUES(?, ?)",
-                            [(i, bigram_cjk(c.text)) for i, c in zip(ids, chunks, strict=True)])
-            cur.executemany("INSERT INTO mentions(entity, label, type, chunk_id, doc_id) VALUES(?,?,?,?,?)",
-                            [(e, label, typ, ids[o], doc_id) for e, label, typ, o in mentions])
-            cur.executemany("INSERT INTO relations(head, tail, label, chunk_id, doc_id) VALUES(?,?,?,?,?)",
-                            [(h, t, label, ids[o], doc_id) for h, t, label, o in relations])
+            out = [self._add(cur, **doc) for doc in docs]
             self._bump()
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
             raise
+        return out
+
+    def _add(self, cur: sqlite3.Cursor, *, doc_id: str, filename: str, source: str, kind: str, pages: int,
+             notes: list[str], chunks: list[Chunk], vectors: np.ndarray, mentions: Iterable[tuple] = (),
+             relations: Iterable[tuple] = (), replace: Iterable[str] = ()) -> list[int]:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        for old in replace:
+            self._delete(cur, old)
+        cur.execute(
+            "INSERT INTO documents(doc_id, filename, source, kind, pages, chunks, notes, added_at) "
+            "VALUES(?,?,?,?,?,?,?,?)",
+            (doc_id, filename, source, kind, pages, len(chunks), json.dumps(notes), time.time()))
+        ids = []
+        for chunk, vec in zip(chunks, vectors, strict=True):
+            cur.execute(
+                "INSERT INTO chunks(doc_id, ordinal, page_start, page_end, char_start, char_end, text, vector) "
+                "VALUES(?,?,?,?,?,?,?,?)",
+                (doc_id, chunk.ordinal, chunk.page_start, chunk.page_end, chunk.char_start, chunk.char_end,
+                 chunk.text, vec.tobytes()))
+            ids.append(cur.lastrowid)
+        cur.executemany("INSERT INTO chunks_fts(rowid, body) VALUES(?, ?)",
+                        [(i, bigram_cjk(c.text)) for i, c in zip(ids, chunks, strict=True)])
+        cur.executemany("INSERT INTO mentions(entity, label, type, chunk_id, doc_id, about) VALUES(?,?,?,?,?,?)",
+                        [(m[0], m[1], m[2], ids[m[3]], doc_id, int(m[4]) if len(m) > 4 else 0) for m in mentions])
+        cur.executemany("INSERT INTO relations(head, tail, label, chunk_id, doc_id) VALUES(?,?,?,?,?)",
+                        [(h, t, label, ids[o], doc_id) for h, t, label, o in relations])
         return ids
 
     def delete_document(self, doc_id: str) -> list[int]:
@@ -235,7 +259,8 @@ class DocStore:
 
     # -- graph source rows -------------------------------------------------------------------------
     def mentions(self, doc_id: str | None = None) -> list[tuple]:
-        sql = "SELECT entity, label, type, chunk_id, doc_id FROM mentions"
+        """(entity, label, type, chunk_id, doc_id, about) rows, of one document or all."""
+        sql = "SELECT entity, label, type, chunk_id, doc_id, about FROM mentions"
         return self.db.execute(sql + (" WHERE doc_id=?" if doc_id else ""), (doc_id,) if doc_id else ()).fetchall()
 
     def relations(self, doc_id: str | None = None) -> list[tuple]:

@@ -1,0 +1,62 @@
+"""`ragqa eval`: retrieval recall per mode on SQuAD / CMRC / HotpotQA / MuSiQue files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ragqa.cli.main import app, settings
+
+out = Console(width=None if Console().is_terminal else 160)
+ALL_MODES = "dense,lexical,hybrid,graph,auto"
+
+
+@app.command("eval")
+def eval_(
+    dataset: Annotated[Path, typer.Argument(help="SQuAD v1.1 / CMRC 2018, HotpotQA or MuSiQue JSON (corpus file "
+                                            "<name>_corpus.json beside it is used when present).",
+                                            exists=True, dir_okay=False)],
+    modes: Annotated[str, typer.Option("--modes", help="Comma-separated retrieval modes.")] = ALL_MODES,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N questions (all paragraphs "
+                                              "are still ingested).")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Write {mode: {recall@k.., mrr, n, timings}} "
+                                                   "here.")] = None,
+    plot_file: Annotated[Path | None, typer.Option("--plot", help="Write a PNG bar chart here.")] = None,
+    collection: Annotated[str | None, typer.Option("--collection", "-c", help="Ingest into (and reuse) this "
+                                                   "collection instead of a fresh temporary one.")] = None,
+) -> None:
+    """Retrieval recall@1/2/5/10, all_gold@10 and MRR of each mode; every paragraph is one ingested document."""
+    from ragqa.eval.retrieval import as_issue_json, evaluate_retrieval, plot
+
+    mode_list = [m.strip() for m in modes.split(",") if m.strip()]
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=Console(stderr=True), transient=True)
+    tasks: dict[str, int] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    with bar:
+        result = evaluate_retrieval(dataset, settings(), modes=mode_list, limit=limit, collection=collection,
+                                    on_progress=progress)
+    table = Table("mode", "R@1", "R@2", "R@5", "R@10", "all_gold@10", "MRR", "n", "ms/query",
+                  title=f"{result['set']}: {result['questions']} questions, {result['paragraphs']} paragraphs "
+                        f"({result['chunks']} chunks, ingested in {result['ingest_seconds']:.1f}s)")
+    for mode, m in result["results"].items():
+        table.add_row(mode, *(f"{m[k]:.3f}" for k in ("recall@1", "recall@2", "recall@5", "recall@10",
+                                                       "all_gold@10", "mrr")), str(m["n"]), f"{m['ms_per_query']:.1f}")
+    out.print(table)
+    if json_file:
+        json_file.parent.mkdir(parents=True, exist_ok=True)
+        json_file.write_text(json.dumps(as_issue_json(result), indent=1) + "\n")
+        out.print(f"wrote {json_file}")
+    if plot_file:
+        out.print(f"wrote {plot(result, plot_file)}")
