@@ -353,3 +353,10 @@ def summarize_file(path: Path, settings: Settings, *, chain: str = "map_reduce",
     cache = SummaryCache(settings.cache_dir / "summaries.sqlite")
     return summarize_text(text, llm, budget=budget, prompts=Prompts.load(settings.prompts_file), chain=chain,
                           target_words=target_words, cache=cache, on_progress=on_progress)
+
+
+def diagnose(settings: Settings):
+    """`ragqa doctor`: backend, model, context window, embedder and vector index, each checked for real."""
+    from ragqa.doctor import diagnose as run
+
+    return run(settings)

@@ -62,6 +62,7 @@ def settings() -> Settings:
 def main() -> None:
     from ragqa.cli import answer, commands, models, serve  # noqa: F401  registers the commands
     from ragqa.cli import evaluate, graph  # noqa: F401
+    from ragqa.cli import doctor  # noqa: F401
 
     try:
         app()
@@ -77,4 +78,3 @@ def main() -> None:
         _stderr().print(f"[bold red]error:[/] {type(e).__name__}: {e} (set RAGQA_DEBUG=1 for the traceback)",
                         highlight=False)
         sys.exit(1)
-
