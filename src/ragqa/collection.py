@@ -27,8 +27,10 @@ from ragqa.index.docstore import DocStore
 from ragqa.index.vectors import FaissIndex, choose_kind, read_stamp, write_json_atomic
 from ragqa.ingest import ingest_files, ingest_texts
 from ragqa.load import SUPPORTED_SUFFIXES
+from ragqa.retrieve.graph import EntityIndex
 from ragqa.settings import Settings
 from ragqa.split import Splitter
+from ragqa.threads import BackgroundWork
 from ragqa.types import FileResult, Hit, IngestReport, Progress, Text
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,32 @@ def expand_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
     return list(dict.fromkeys(files)), missing
 
 
+class _QueryCache:
+    """The embedder with its last few query vectors remembered: a question searched in several modes (or the
+    same question asked again) is embedded once."""
+
+    _cache: dict[tuple[str, str], np.ndarray] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, embedder):
+        self._embedder = embedder
+
+    def __getattr__(self, name):
+        return getattr(self._embedder, name)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        key = (self._embedder.name, text)
+        with self._lock:
+            vec = self._cache.get(key)
+        if vec is None:
+            vec = self._embedder.embed_query(text)
+            with self._lock:
+                if len(self._cache) >= 4096:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[key] = vec
+        return vec
+
+
 class Collection:
     def __init__(self, name: str, settings: Settings, store: DocStore):
         self.name = name
@@ -71,6 +99,8 @@ class Collection:
         self._graph: KnowledgeGraph | None = None
         self._graph_generation = -1
         self._read_lock = threading.RLock()
+        self._entities: EntityIndex | None = None
+        self._entities_generation = -1
 
     # -- opening ---------------------------------------------------------------------------------
     @classmethod
@@ -185,6 +215,14 @@ class Collection:
         log.info("vector index rebuilt: %s, %d vectors", kind, len(index))
         return index
 
+    def entity_index(self) -> EntityIndex:
+        """What graph expansion reads (entities, the chunks about them, mentions), rebuilt per generation."""
+        with self._read_lock:
+            generation = self.store.generation
+            if self._entities is None or self._entities_generation != generation:
+                self._entities, self._entities_generation = EntityIndex.build(self.store), generation
+            return self._entities
+
     def graph(self) -> KnowledgeGraph:
         with self._read_lock:
             generation = self.store.generation
@@ -238,11 +276,13 @@ class Collection:
     def ingest(self, paths: Iterable[str | Path], *, password: str | None = None,
                on_progress: Callable[[Progress], None] | None = None) -> IngestReport:
         files, missing = expand_paths(paths)
-        with self._ingesting() as (embedder, splitter, sink):
+        lease = BackgroundWork(backends.thread_budget(self.settings), self.settings.threads)
+        with self._ingesting() as (embedder, splitter, sink), lease:
             report = ingest_files(
                 files, collection=self.name, store=self.store, sink=sink, embedder=embedder, splitter=splitter,
                 extractor=backends.graph_extractor(), password=password or self.settings.pdf_password,
-                max_mb=self.settings.max_file_mb, max_pages=self.settings.max_pages, on_progress=on_progress)
+                max_mb=self.settings.max_file_mb, max_pages=self.settings.max_pages, on_progress=on_progress,
+                lease=lease)
         report.files.extend(FileResult(m, "failed", "no such file or folder") for m in missing)
         return report
 
@@ -283,21 +323,31 @@ class Collection:
         if mode == "lexical":
             return retrieve.lexical(self.store, query, k)
         vectors = self.vectors()
-        embedder = self.embedder()
+        embedder = _QueryCache(self.embedder())
         if mode == "dense":
             return retrieve.dense(self.store, vectors.search, embedder, query, k)
+        multilingual = embedder.name in backends.MULTILINGUAL_EMBEDDERS
         if mode == "hybrid":
-            return retrieve.hybrid(self.store, vectors.search, embedder, query, k,
-                                   multilingual=embedder.name in backends.MULTILINGUAL_EMBEDDERS)
+            return retrieve.hybrid(self.store, vectors.search, embedder, query, k, multilingual=multilingual)
+        if mode == "graph":
+            return retrieve.graph(self.store, vectors.search, embedder, self.entity_index(), query, k,
+                                  multilingual=multilingual)
+        if mode == "auto":
+            return retrieve.auto(self.store, vectors.search, embedder, self.entity_index(), query, k,
+                                 multilingual=multilingual)
         raise ConfigError(f"unknown retrieval mode '{mode}'", hint=f"Known: {', '.join(retrieve.MODES)}.")
 
     def ask(self, question: str, *, chain: str | None = None, k: int | None = None, retrieval: str | None = None,
             on_token: Callable[[str], None] | None = None):
         """Retrieve, then answer through a chain; the Answer carries its sources and a trace."""
-        from ragqa.chains import Budget, Prompts, run_chain
-
         if not question.strip():
             raise InputError("empty question")
+        with backends.thread_budget(self.settings).interactive():
+            return self._ask(question, chain=chain, k=k, retrieval=retrieval, on_token=on_token)
+
+    def _ask(self, question, *, chain, k, retrieval, on_token):
+        from ragqa.chains import Budget, Prompts, run_chain
+
         started = time.perf_counter()
         hits = self.search(question, k=k or self.settings.k, mode=retrieval)
         retrieve_seconds = time.perf_counter() - started

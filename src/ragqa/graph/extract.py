@@ -55,13 +55,13 @@ april may june july august september october november december monday tuesday we
 sunday mr mrs ms dr sir chapter yes oh well""".split())
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     """'Alû' -> 'alu': accents are spelled inconsistently across documents."""
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 def normalise(label: str) -> str:
-    key = _fold(label.replace("’", "'").replace("_", " ")).strip(" .,'\"").casefold()
+    key = fold(label.replace("’", "'").replace("_", " ")).strip(" .,'\"").casefold()
     key = re.sub(r"'s$", "", key)
     key = re.sub(r",?\s+(inc|ltd|llc|corp|co|plc)\.?$", "", key)  # "NIKE, Inc." and "Nike" are one entity
     key = re.sub(r"^the\s+", "", key)
@@ -125,8 +125,11 @@ class FastExtractor:
         that opens the document's first sentence."""
         about: dict[int, dict[str, str]] = {c.ordinal: {} for c in chunks}
         whole: dict[str, str] = {}
-        first = _SENTENCES.split(chunks[0].text.strip(), maxsplit=1)[0] if chunks else ""
         named = title_entity(title) if title else None
+        sentences = [x for x in _SENTENCES.split(chunks[0].text.strip(), maxsplit=2) if x.strip()] if chunks else []
+        if named and len(sentences) > 1 and normalise(sentences[0]) == named[0]:
+            sentences = sentences[1:]  # a title line above the text
+        first = sentences[0] if sentences else ""
         if named:
             whole[named[0]] = named[1]
         elif first:

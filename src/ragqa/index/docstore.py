@@ -233,6 +233,10 @@ class DocStore:
             yield (np.array([r[0] for r in rows], dtype=np.int64),
                    np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows]))
 
+    def vectors_of(self, ids: Iterable[int]) -> dict[int, np.ndarray]:
+        """Stored vectors by chunk id (graph expansion scores candidates that no search returned)."""
+        return {int(i): v for batch_ids, vecs in self.iter_vectors(ids) for i, v in zip(batch_ids, vecs)}
+
     def hits(self, ids: list[int], scores: list[float], source: str) -> list[Hit]:
         """Turns chunk ids into Hits in the given order; ids no longer stored are skipped."""
         if not ids:
