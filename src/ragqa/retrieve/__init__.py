@@ -11,7 +11,7 @@ import numpy as np
 from ragqa.embed.base import Embedder
 from ragqa.index.cjk import has_cjk
 from ragqa.index.docstore import DocStore
-from ragqa.retrieve.graph import EntityIndex, candidates, expand, merge
+from ragqa.retrieve.graph import EntityIndex, candidates, expand, merge, rank_score
 from ragqa.types import Hit
 
 RRF_K = 60
@@ -98,7 +98,8 @@ def scored_hybrid(store: DocStore, search, embedder: Embedder, query: str, k: in
                   multilingual: bool = False) -> list[Hit]:
     """Dense and BM25 fused by score, dense weighed by how much of the question the embedder can read."""
     depth = max(40, 2 * k)
-    dense_weight = 0.5 if multilingual else 0.5 * (1.0 - cjk_share(query))
+    share = cjk_share(query)
+    dense_weight = 0.5 if multilingual else (0.0 if share > 0.5 else 0.5 * (1.0 - share))
     rankings = [(lexical(store, query, depth), 0.5)]
     if dense_weight > 0.05:
         rankings.append((dense(store, search, embedder, query, depth), dense_weight))
@@ -132,16 +133,30 @@ def auto(store: DocStore, search, embedder: Embedder, index: EntityIndex, query:
 
 
 def expand_hits(store: DocStore, embedder: Embedder, index: EntityIndex, query: str, base: list[Hit], k: int, *,
-                seeds: int = 5, skip: set[str] = frozenset()) -> list[Hit]:
+                seeds: int = 5, hops: int = 2, hop_seeds: int = 3, skip: set[str] = frozenset()) -> list[Hit]:
+    """Paths from the top `seeds` hits, then (for questions of 3-4 hops) from the best `hop_seeds` chunks the
+    first hop reached, each hop weighted by the path that led to it."""
     if not len(index) or not base:
         return base[:k]
-    cands = candidates(index, base, seeds=seeds, skip=skip)
-    if not cands:
-        return base[:k]
-    targets = {t for _, _, t, _ in cands}
-    paths = expand(index, base, embedder.embed_query(query), store.vectors_of(targets), seeds=seeds, skip=skip)
-    have = {h.chunk_id for h in base}
-    new = [c for c in paths if c not in have]
-    extra = {h.chunk_id: h for h in store.hits(new, [0.0] * len(new), "graph")}
-    return merge(base, paths, extra, k)
-
+    query_vec = embedder.embed_query(query)
+    frontier = [(h, rank_score(r)) for r, h in enumerate(base[:seeds])]
+    visited = {h.chunk_id for h, _ in frontier}
+    paths: dict = {}
+    known: dict[int, Hit] = {h.chunk_id: h for h in base}
+    for _hop in range(hops):
+        cands = candidates(index, [h for h, _ in frontier], skip=skip)
+        if not cands:
+            break
+        targets = {t for _, _, t, _ in cands}
+        found = expand(index, frontier, query_vec, store.vectors_of(targets), skip=skip)
+        for chunk_id, path in found.items():
+            if chunk_id not in paths or path.score > paths[chunk_id].score:
+                paths[chunk_id] = path
+        missing = [c for c in found if c not in known]
+        known.update({h.chunk_id: h for h in store.hits(missing, [0.0] * len(missing), "graph")})
+        best = sorted((c for c in found if c not in visited and c in known), key=lambda c: -found[c].score)
+        frontier = [(known[c], found[c].score) for c in best[:hop_seeds]]
+        visited.update(c for c, _ in ((h.chunk_id, w) for h, w in frontier))
+        if not frontier:
+            break
+    return merge(base, paths, known, k)

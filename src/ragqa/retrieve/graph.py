@@ -144,42 +144,41 @@ def rank_score(rank: int) -> float:
     return 1.0 / (rank + 1)
 
 
-def expand(index: EntityIndex, base: list[Hit], query_vec: np.ndarray, vectors: dict[int, np.ndarray], *,
-           seeds: int = 5, gamma: float = 0.9, back: float = 0.6, skip: set[str] = frozenset()) -> dict[int, Path]:
-    """Best path to each chunk reachable from the top `seeds` hits: seed score x specificity x relevance.
+def expand(index: EntityIndex, seeds: list[tuple[Hit, float]], query_vec: np.ndarray,
+           vectors: dict[int, np.ndarray], *, gamma: float = 0.9, back: float = 0.6,
+           skip: set[str] = frozenset()) -> dict[int, Path]:
+    """Best one-hop path to each chunk reachable from the weighted seeds: seed weight x edge x specificity x
+    relevance. Forward edges (seed mentions, target is about) weigh `gamma`, backward ones `back`.
 
     `vectors` must hold the candidates' vectors (see `candidates`); relevance is the target's cosine with the
     question relative to the best cosine among the candidates, so the most question-like target of a hop wins.
-    `skip`: entities not to expand through (those the question itself names, for a comparison question).
+    `skip`: entities not to expand through (those the question itself names: their chunks are found directly).
     """
     paths: dict[int, Path] = {}
-    cands = candidates(index, base, seeds=seeds, skip=skip, back=back > 0)
-    if not cands:
-        return paths
+    weight = {h.chunk_id: w for h, w in seeds}
+    cands = candidates(index, [h for h, _ in seeds], skip=skip, back=back > 0)
     cos = {c: float(vectors[c] @ query_vec) for c in {t for _, _, t, _ in cands} if c in vectors}
     if not cos:
         return paths
     top_cos = max(max(cos.values()), 1e-6)
-    rank_of = {h.chunk_id: r for r, h in enumerate(base)}
     for seed, entity, target, forward in cands:
         if target not in cos:
             continue
         relevance = max(0.0, cos[target]) / top_cos
-        score = (rank_score(rank_of[seed.chunk_id]) * (gamma if forward else back) * index.specificity(entity)
-                 * relevance)
+        score = weight[seed.chunk_id] * (gamma if forward else back) * index.specificity(entity) * relevance
         if target not in paths or score > paths[target].score:
             paths[target] = Path(seed.chunk_id, entity, score)
     return paths
 
 
-def candidates(index: EntityIndex, base: list[Hit], *, seeds: int = 5, skip: set[str] = frozenset(),
+def candidates(index: EntityIndex, seeds: list[Hit], *, skip: set[str] = frozenset(),
                back: bool = True) -> list[tuple[Hit, str, int, bool]]:
-    """(seed hit, entity, target chunk, forward) for every one-hop path from the top hits. Forward: the seed
+    """(seed hit, entity, target chunk, forward) for every one-hop path from the seeds. Forward: the seed
     mentions the entity, the target is about it. Backward: the seed is about the entity, the target mentions
     it (the second hop is about something that names the first: a band's album, an actor's child).
     A seed's own document is never a target."""
     out = []
-    for seed in base[:seeds]:
+    for seed in seeds:
         for entity in index.mentions_of(seed) - skip:
             for target in index.about.get(entity, ()):
                 if index.chunk_doc.get(target) != seed.doc_id:
