@@ -77,7 +77,8 @@ class Settings(BaseSettings):
 
     k: int = Field(5, ge=1, description="chunks retrieved per question")
     chain: Literal["auto", "stuff", "map_reduce", "refine", "map_rerank"] = Field("auto", description="answer chain")
-    retrieval: Literal["dense", "lexical", "hybrid"] = Field("hybrid", description="retrieval mode")
+    retrieval: Literal["dense", "lexical", "hybrid", "graph", "auto"] = Field(
+        "auto", description="retrieval mode; auto weighs BM25, vectors and graph expansion per question")
     abstain_below: int = Field(30, ge=0, le=100, description="map_rerank answers scoring below this abstain")
     prompts_file: Path | None = Field(None, description="TOML file overriding prompt texts (keys as in chains/prompts.py)")
     llm: LLMSettings = Field(default_factory=LLMSettings)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Chain = Literal["auto", "stuff", "map_reduce", "refine", "map_rerank"]
-Retrieval = Literal["dense", "lexical", "hybrid"]
+Retrieval = Literal["dense", "lexical", "hybrid", "graph", "auto"]
 
 
 class ErrorDetail(BaseModel):
@@ -35,7 +35,7 @@ class QueryRequest(BaseModel):
     collection: str | None = Field(None, pattern=NAME_PATTERN, description="collection (default from settings)")
     chain: Chain | None = Field(None, description="answer chain (default from settings: auto)")
     k: int | None = Field(None, ge=1, le=50, description="chunks to retrieve (default from settings)")
-    retrieval: Retrieval | None = Field(None, description="retrieval mode (default from settings: hybrid)")
+    retrieval: Retrieval | None = Field(None, description="retrieval mode (default from settings: auto)")
     stream: bool = Field(False, description="stream Server-Sent Events: `token`*, then `answer`, then `sources`")
 
     @field_validator("question")

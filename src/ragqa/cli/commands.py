@@ -52,7 +52,7 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     k: Annotated[int, typer.Option("-k", min=1, help="How many chunks.")] = 5,
     collection: CollectionOpt = None,
-    retrieval: Annotated[str | None, typer.Option(help="dense | lexical | hybrid (default from settings).")] = None,
+    retrieval: Annotated[str | None, typer.Option(help="dense | lexical | hybrid | graph | auto (default from settings).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print the chunks that best match QUERY, with document, page and score."""
