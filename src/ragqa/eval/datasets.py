@@ -63,9 +63,10 @@ def load_eval_set(path: str | Path, limit: int | None = None) -> EvalSet:
     name = path.stem
     if isinstance(data, dict) and isinstance(data.get("data"), list):
         out = _squad(name, data)
-    elif isinstance(data, list) and data and "supporting_facts" in data[0]:
+    elif isinstance(data, list) and data and isinstance(data[0], dict) and "supporting_facts" in data[0]:
         out = _hotpotqa(name, data, corpus)
-    elif isinstance(data, list) and data and "paragraphs" in data[0] and "question_decomposition" in data[0]:
+    elif (isinstance(data, list) and data and isinstance(data[0], dict) and "paragraphs" in data[0]
+          and "question_decomposition" in data[0]):
         out = _musique(name, data, corpus)
     else:
         raise InputError(f"{path}: not SQuAD, CMRC, HotpotQA or MuSiQue JSON",
