@@ -364,6 +364,72 @@ class Collection:
         answer.detail["model"] = llm.name
         return answer
 
+    # -- the knowledge graph ----------------------------------------------------------------------
+    def graph_entity(self, name: str) -> str:
+        """A user's spelling of an entity -> its key in the graph; NotFound with the closest names."""
+        import difflib
+
+        from ragqa.graph.extract import normalise
+        from ragqa.retrieve.graph import match_form
+
+        g = self.graph().g
+        key = normalise(name)
+        if key in g:
+            return key
+        form = match_form(name)
+        same = [n for n in g if match_form(n) == form]
+        if same:
+            return max(same, key=lambda n: g.nodes[n].get("mentions", 0))
+        close = difflib.get_close_matches(key, list(g.nodes), n=5, cutoff=0.6)
+        raise NotFound(f"No entity '{name}' in collection '{self.name}'.",
+                       hint=f"Close: {', '.join(close)}." if close else "See `ragqa graph export` for all names.")
+
+    def graph_show(self, name: str, limit: int = 20) -> dict:
+        """The entity, the chunks about it, and its neighbours (entities it mentions from its own chunks, entities
+        whose chunks mention it, and co-occurring ones), each with the pages that support the link."""
+        key = self.graph_entity(name)
+        kg, index = self.graph(), self.entity_index()
+        node = kg.g.nodes[key]
+        about = kg.about_chunk_ids(key)
+        links: dict[tuple[str, str], set[int]] = {}
+        for chunk_id in about:  # what the entity's own chunks mention
+            hit = self.store.hits([chunk_id], [0.0], "graph")
+            for other in (index.mentions_of(hit[0]) if hit else set()):
+                links.setdefault((other, "mentions"), set()).add(chunk_id)
+        for chunk_id in set(kg.chunk_ids(key)) | set(index.mentioning(key)):  # who mentions it
+            for other in index.chunk_about.get(chunk_id, set()) - {key}:
+                links.setdefault((other, "mentioned by"), set()).add(chunk_id)
+        for other, edge in kg.neighbours(key, limit=limit):
+            links.setdefault((other, "co-occurs"), set()).update(c for ids in edge["docs"].values() for c in ids)
+        pages = self._pages({c for ids in links.values() for c in ids} | set(about))
+        order = {"mentions": 0, "mentioned by": 1, "co-occurs": 2}  # the links expansion walks come first
+        ranked = sorted(links.items(), key=lambda kv: (order[kv[0][1]], -len(kv[1]), kv[0][0]))[:limit]
+        neighbours = [{"entity": other, "label": kg.g.nodes[other]["label"] if other in kg.g else other,
+                       "relation": relation, "weight": len(chunks),
+                       "pages": sorted({pages[c] for c in chunks if c in pages})[:10]}
+                      for (other, relation), chunks in ranked]
+        return {"entity": key, "label": node.get("label", key), "type": node.get("type", ""),
+                "mentions": node.get("mentions", 0), "documents": len(node.get("docs", {})),
+                "about": sorted({pages[c] for c in about if c in pages}), "neighbours": neighbours}
+
+    def _pages(self, chunk_ids: set[int]) -> dict[int, tuple[str, int]]:
+        hits = self.store.hits(sorted(chunk_ids), [0.0] * len(chunk_ids), "graph")
+        return {h.chunk_id: (h.filename, h.page_start) for h in hits}
+
+    def graph_export(self, path: str | Path, fmt: str | None = None) -> Path:
+        """GraphML (.graphml) or node-link JSON (.json) of the whole graph, per-document chunk lists included."""
+        from ragqa.graph.export import export
+
+        return export(self.graph(), Path(path), fmt)
+
+    def graph_png(self, name: str, path: str | Path, limit: int = 20) -> Path:
+        """A PNG of the entity's neighbourhood as `graph_show` lists it."""
+        from ragqa.graph.export import draw_neighbourhood
+
+        shown = self.graph_show(name, limit=limit)
+        return draw_neighbourhood(shown["label"], shown["neighbours"], Path(path),
+                                  title=f"{shown['label']} ({self.name}): {len(shown['neighbours'])} neighbours")
+
     def documents(self) -> list[dict]:
         return self.store.list_documents()
 
