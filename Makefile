@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA ?= $(abspath ../shared/data)
 DEMO_HOME ?= $(CURDIR)/.demo
 
-.PHONY: install demo test bench-ingest bench-chains lint clean
+.PHONY: install demo test bench-ingest bench-chains bench-retrieval lint clean
 
 $(STAMP): pyproject.toml constraints.txt src/ragqa/requirements/embedded.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ bench-ingest: install
 CHAINS_ARGS ?=
 bench-chains: install
 	RAGQA_DATA=$(DATA) $(BIN)/python bench/chains.py $(CHAINS_ARGS)
+
+# Retrieval recall of every mode on every shared set (docs/retrieval.md); a fresh temporary collection each.
+RETRIEVAL_SETS ?= qa/hotpotqa_train_sample100 qa/musique_train_sample100 qa/squad_v1.1_dev_part_a chinese/cmrc2018_dev_part_a
+bench-retrieval: install
+	for s in $(RETRIEVAL_SETS); do n=$$(basename $$s); \
+	  $(BIN)/ragqa eval "$(DATA)/$$s.json" --modes dense,lexical,hybrid,graph,auto \
+	    --json bench/results/retrieval_$$n.json --plot bench/results/retrieval_$$n.png || exit 1; done
 
 lint: install
 	$(BIN)/ruff check src tests bench
