@@ -80,3 +80,48 @@ def model_install_command(name: str) -> list[str]:
     if name not in registry.MODELS:
         raise ConfigError(f"unknown model '{name}'", hint=f"Known: {', '.join(registry.MODELS)}.")
     return registry.install_command(registry.MODELS[name])
+
+
+# -- vector indexes -------------------------------------------------------------------------------
+VECTOR_FILES = {"faiss": "vectors.faiss", "qdrant": "vectors.qdrant.json"}
+
+
+def _qdrant_target(settings: Settings, collection: str, folder):
+    from ragqa.index.qdrant import QdrantTarget
+
+    vs = settings.vectors
+    if vs.qdrant_url:
+        return QdrantTarget(f"{vs.qdrant_prefix}{collection}", url=vs.qdrant_url, api_key=vs.qdrant_api_key,
+                            shards=vs.qdrant_shards, replicas=vs.qdrant_replicas)
+    return QdrantTarget("chunks", path=folder / "qdrant")
+
+
+def _require_qdrant() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("qdrant_client") is None:
+        raise ConfigError("RAGQA_VECTORS__BACKEND=qdrant needs qdrant-client", hint="pip install 'ragqa[qdrant]'")
+
+
+def load_vectors(settings: Settings, collection: str, folder, kind: str):
+    """The collection's existing vector index (raises when absent or unreadable: the caller rebuilds it)."""
+    if settings.vectors.backend == "faiss":
+        from ragqa.index.vectors import FaissIndex
+
+        return FaissIndex.load(folder / VECTOR_FILES["faiss"], threads=settings.threads)
+    _require_qdrant()
+    from ragqa.index.qdrant import QdrantIndex
+
+    return QdrantIndex.load(_qdrant_target(settings, collection, folder), kind)
+
+
+def new_vectors(settings: Settings, collection: str, folder, dim: int, kind: str, train=None):
+    """An empty vector index of the configured backend, to be filled from the docstore."""
+    if settings.vectors.backend == "faiss":
+        from ragqa.index.vectors import FaissIndex
+
+        return FaissIndex(dim, kind, threads=settings.threads, train=train)
+    _require_qdrant()
+    from ragqa.index.qdrant import QdrantIndex
+
+    return QdrantIndex.create(_qdrant_target(settings, collection, folder), dim, kind)

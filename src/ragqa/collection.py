@@ -95,6 +95,7 @@ class Collection:
         self.store = store
         self.kg_path = settings.kg_path(name)
         self._vectors: FaissIndex | None = None
+        self._writing = False  # this object holds the writer lock: shared vector indexes change only then
         self._vectors_generation = -1
         self._graph: KnowledgeGraph | None = None
         self._graph_generation = -1
@@ -160,15 +161,17 @@ class Collection:
             except BlockingIOError:
                 log.info("collection %s is being written by another process; waiting", self.name)
                 fcntl.flock(fh, fcntl.LOCK_EX)
+            self._writing = True
             try:
                 yield
             finally:
+                self._writing = False
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     # -- derived stores --------------------------------------------------------------------------
     @property
     def vectors_path(self) -> Path:
-        return self.dir / "vectors.faiss"
+        return self.dir / backends.VECTOR_FILES[self.settings.vectors.backend]
 
     def vectors(self) -> FaissIndex:
         """The FAISS index in step with the docstore: loaded, reconciled by id when stale, or rebuilt."""
@@ -179,7 +182,8 @@ class Collection:
             index = self._vectors
             if index is None and self.vectors_path.exists():
                 try:
-                    index = FaissIndex.load(self.vectors_path, threads=self.settings.threads)
+                    index = backends.load_vectors(self.settings, self.name, self.dir,
+                                                  read_stamp(self.vectors_path).get("kind", "flat"))
                     if read_stamp(self.vectors_path).get("generation") == generation:
                         self._vectors, self._vectors_generation = index, generation
                         return index
@@ -190,7 +194,23 @@ class Collection:
             self._vectors_generation = generation
             return self._vectors
 
+    def _writer_busy(self) -> bool:
+        with open(self.dir / ".write.lock", "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return False
+
     def _reconcile(self, index: FaissIndex | None) -> FaissIndex:
+        if self.settings.vectors.backend != "faiss" and not self._writing:
+            # A shared index (Qdrant: other processes read it too) changes only under the writer lock. While a
+            # writer holds it, read the index as the writer leaves it: it adds each document after its commit.
+            if index is not None and self._writer_busy():
+                return index
+            with self._writer():
+                return self._reconcile(index)
         truth = self.store.chunk_ids()
         kind = choose_kind(self.settings.index_type if not self.manifest else self.manifest.get("index_type", "auto"),
                            len(truth))
@@ -209,7 +229,7 @@ class Collection:
         train = None
         if kind == "ivf":
             train = np.vstack([v for _, v in self.store.iter_vectors()]) if len(truth) else None
-        index = FaissIndex(dim, kind, threads=self.settings.threads, train=train)
+        index = backends.new_vectors(self.settings, self.name, self.dir, dim, kind, train)
         for ids, vecs in self.store.iter_vectors():
             index.add(ids, vecs)
         log.info("vector index rebuilt: %s, %d vectors", kind, len(index))

@@ -48,6 +48,27 @@ class ServerSettings(BaseModel):
     job_queue_size: int = Field(64, ge=1, description="queued ingestion/summary jobs beyond this get 503 + Retry-After")
 
 
+class VectorSettings(BaseModel):
+    backend: Literal["faiss", "qdrant"] = Field(
+        "faiss", description="faiss (a file per collection, in-process) or qdrant (embedded, or a server that shards "
+        "and replicates); either is rebuilt from the docstore when missing or stale")
+    qdrant_url: str | None = Field(
+        None, description="qdrant: server URL (http://qdrant:6333); unset = embedded in the collection folder, "
+        "one process at a time")
+    qdrant_api_key: str | None = Field(None, description="qdrant server: API key")
+    qdrant_prefix: str = Field("ragqa_", description="qdrant server: prefix of the Qdrant collection names")
+    qdrant_shards: int = Field(1, ge=1, description="qdrant server: shards of a new Qdrant collection")
+    qdrant_replicas: int = Field(1, ge=1, description="qdrant server: copies of each shard (replication factor)")
+
+
+class RaySettings(BaseModel):
+    address: str | None = Field(
+        None, description="--engine ray: cluster to join ('auto', 'ray://head:10001'); unset = a local instance")
+    num_cpus: int | None = Field(None, ge=1, description="local instance: CPUs Ray may use (default: threads)")
+    embed_actors: int = Field(1, ge=1, description="embedding actors (each loads the embedder once)")
+    llm_actors: int = Field(1, ge=1, description="LLM actors for map steps (each loads the model, or shares the server)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAGQA_", env_nested_delimiter="__", extra="ignore", validate_default=True
@@ -83,6 +104,8 @@ class Settings(BaseSettings):
     prompts_file: Path | None = Field(None, description="TOML file overriding prompt texts (keys as in chains/prompts.py)")
     llm: LLMSettings = Field(default_factory=LLMSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    vectors: VectorSettings = Field(default_factory=VectorSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
 
     @classmethod
     def settings_customise_sources(

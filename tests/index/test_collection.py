@@ -18,6 +18,15 @@ from ragqa.collection import Collection
 from ragqa.errors import EmbedderMismatch, NotFound
 
 
+@pytest.fixture(params=["faiss", "qdrant"])
+def vector_backend(request, monkeypatch):
+    """Both vector-index backends (Qdrant in embedded mode), where the test is about the vectors; Settings
+    built in the test pick it up from the environment."""
+    monkeypatch.setenv("RAGQA_VECTORS__BACKEND", request.param)
+    return request.param
+
+
+@pytest.mark.usefixtures("vector_backend")
 def test_reingest_is_a_no_op_and_a_changed_file_replaces_its_chunks(tmp_path, small_pdfs):
     coll = Collection.open("c", make_settings(tmp_path), create=True)
     first = coll.ingest([small_pdfs])
@@ -36,6 +45,7 @@ def test_reingest_is_a_no_op_and_a_changed_file_replaces_its_chunks(tmp_path, sm
     assert coll.check() == []
 
 
+@pytest.mark.usefixtures("vector_backend")
 def test_delete_removes_the_document_from_docstore_vectors_and_graph(tmp_path, small_pdfs):
     settings = make_settings(tmp_path)
     coll = Collection.open("c", settings, create=True)
@@ -76,6 +86,7 @@ def test_another_embedder_is_refused(tmp_path, small_pdfs):
     assert coll2.stats()["documents"] == 1
 
 
+@pytest.mark.usefixtures("vector_backend")
 def test_stale_vector_file_is_reconciled_on_open(tmp_path, small_pdfs):
     settings = make_settings(tmp_path)
     coll = Collection.open("c", settings, create=True)

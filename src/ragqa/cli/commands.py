@@ -133,6 +133,8 @@ def config(as_json: JsonOpt = False) -> None:
     data = json.loads(settings().model_dump_json())
     if data.get("llm", {}).get("api_key") not in (None, "", "EMPTY"):
         data["llm"]["api_key"] = "***"
+    if data.get("vectors", {}).get("qdrant_api_key"):
+        data["vectors"]["qdrant_api_key"] = "***"
     if data.get("server", {}).get("api_keys"):
         data["server"]["api_keys"] = {f"***{i}": v for i, v in enumerate(data["server"]["api_keys"].values(), 1)}
     if data.get("pdf_password"):
@@ -144,7 +146,7 @@ def config(as_json: JsonOpt = False) -> None:
 
     def rows(prefix: str, obj: dict) -> None:
         for key, value in obj.items():
-            if isinstance(value, dict) and key in ("llm", "server"):
+            if isinstance(value, dict) and key in ("llm", "server", "vectors", "ray"):
                 rows(f"{prefix}{key}.", value)
             else:
                 env = "RAGQA_" + (prefix.replace(".", "__") + key).upper()

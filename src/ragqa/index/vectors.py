@@ -95,7 +95,7 @@ class FaissIndex:
         if len(self) == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         scores, ids = self.index.search(queries, min(k, len(self)))
-        return scores, ids
+        return order_ties(scores, ids)
 
     def save(self, path: Path, generation: int) -> None:
         """Temp file + fsync + rename, then the stamp the same way: a reader sees old or new, never half."""
@@ -121,6 +121,13 @@ class FaissIndex:
         if obj.kind == "hnsw":
             obj._inner.hnsw.efSearch = 128
         return obj
+
+
+def order_ties(scores: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Best first, equal scores (identical chunk texts) in id order: FAISS leaves ties in heap order, and every
+    backend must rank alike for retrieval to be reproducible."""
+    order = np.lexsort((ids, -scores), axis=-1)
+    return np.take_along_axis(scores, order, -1), np.take_along_axis(ids, order, -1)
 
 
 def stamp_path(path: Path) -> Path:
