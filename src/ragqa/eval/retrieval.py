@@ -109,7 +109,7 @@ def plot(result: dict, path: str | Path) -> Path:
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("share")
     ax.set_title(f"{result['set']}: {result['questions']} questions, {result['paragraphs']} paragraphs")
-    ax.legend(ncols=len(modes), fontsize=8, loc="lower right")
+    ax.legend(ncols=len(modes), fontsize=8, loc="upper left")
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
