@@ -7,7 +7,7 @@ import threading
 from ragqa.errors import ConfigError
 from ragqa.settings import Settings
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # llm() asks thread_budget() while holding it
 _embedders: dict[tuple, object] = {}
 
 MULTILINGUAL_EMBEDDERS: set[str] = set()
@@ -35,6 +35,18 @@ def graph_extractor(name: str = "fast"):
 
 
 _llms: dict[tuple, object] = {}
+_budgets: dict[tuple, object] = {}
+
+
+def thread_budget(settings: Settings):
+    """One budget per process for a given total; its leases are files shared by every ragqa process."""
+    from ragqa.threads import ThreadBudget
+
+    key = (settings.threads, str(settings.cache_dir))
+    with _lock:
+        if key not in _budgets:
+            _budgets[key] = ThreadBudget(settings.threads, settings.cache_dir / "threads")
+        return _budgets[key]
 
 
 def llm(settings: Settings):
@@ -47,7 +59,7 @@ def llm(settings: Settings):
         if cfg.backend == "llamacpp":
             from ragqa.llm.llamacpp import LlamaCppLLM
 
-            instance = LlamaCppLLM(cfg.model, n_ctx=cfg.n_ctx, threads=settings.llm_threads,
+            instance = LlamaCppLLM(cfg.model, n_ctx=cfg.n_ctx, threads=cfg.threads, budget=thread_budget(settings),
                                    cache_dir=settings.cache_dir / "models")
         elif cfg.backend == "openai":
             from ragqa.llm.openai_compat import OpenAICompatLLM

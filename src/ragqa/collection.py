@@ -294,9 +294,13 @@ class Collection:
             yield embedder, splitter, _Sink()
 
     def ingest(self, paths: Iterable[str | Path], *, password: str | None = None,
-               on_progress: Callable[[Progress], None] | None = None) -> IngestReport:
+               on_progress: Callable[[Progress], None] | None = None, engine: str = "local") -> IngestReport:
         files, missing = expand_paths(paths)
-        lease = BackgroundWork(backends.thread_budget(self.settings), self.settings.threads)
+        if engine != "local":
+            report = self._ingest_on(engine, files, password=password, on_progress=on_progress)
+            report.files.extend(FileResult(m, "failed", "no such file or folder") for m in missing)
+            return report
+        lease = BackgroundWork(backends.thread_budget(self.settings), self.settings.embed_threads)
         with self._ingesting() as (embedder, splitter, sink), lease:
             report = ingest_files(
                 files, collection=self.name, store=self.store, sink=sink, embedder=embedder, splitter=splitter,
@@ -305,6 +309,24 @@ class Collection:
                 lease=lease)
         report.files.extend(FileResult(m, "failed", "no such file or folder") for m in missing)
         return report
+
+    def _ingest_on(self, engine: str, files: list[Path], *, password, on_progress) -> IngestReport:
+        """The same pipeline on Ray Data: extraction and embedding there, the commits here (ray_engine.py)."""
+        if engine != "ray":
+            raise InputError(f"unknown engine '{engine}'", hint="Use local or ray.")
+        from functools import partial
+
+        from ragqa import ray_engine
+
+        ray_engine.start(self.settings.ray.address, self.settings.ray.num_cpus or self.settings.threads)
+        with self._ingesting() as (embedder, splitter, sink):
+            return ray_engine.ingest_files_ray(
+                files, collection=self.name, store=self.store, sink=sink, make_splitter=lambda s=splitter: s,
+                make_extractor=backends.graph_extractor, dim=embedder.dim,
+                make_embedder=partial(backends.embedder, self.settings.embedder, self.settings),
+                password=password or self.settings.pdf_password, max_mb=self.settings.max_file_mb,
+                max_pages=self.settings.max_pages, embed_actors=self.settings.ray.embed_actors,
+                on_progress=on_progress)
 
     def ingest_texts(self, texts: Iterable[Text], *,
                      on_progress: Callable[[Progress], None] | None = None) -> IngestReport:
@@ -476,7 +498,7 @@ class Collection:
 
 
 def summarize_file(path: Path, settings: Settings, *, chain: str = "map_reduce", target_words: int = 200,
-                   on_progress: Callable[[str, int, int], None] | None = None):
+                   on_progress: Callable[[str, int, int], None] | None = None, engine: str = "local"):
     """Summarise one .txt/.md/.pdf with the configured LLM; results cached under the cache dir (resumable)."""
     from ragqa.chains import Budget, Prompts
     from ragqa.load import load
@@ -485,6 +507,15 @@ def summarize_file(path: Path, settings: Settings, *, chain: str = "map_reduce",
     doc = load(Path(path), password=settings.pdf_password, max_mb=settings.max_file_mb, max_pages=settings.max_pages)
     text = "\n\n".join(p.text for p in doc.text_pages)
     llm = backends.llm(settings)
+    if engine == "ray":  # the LLM map steps on Ray actors; budgets, levels and the cache stay here
+        from functools import partial
+
+        from ragqa import ray_engine
+
+        ray_engine.start(settings.ray.address, settings.ray.num_cpus or settings.threads)
+        llm = ray_engine.RayLLM(llm, partial(backends.llm, settings), actors=settings.ray.llm_actors)
+    elif engine != "local":
+        raise InputError(f"unknown engine '{engine}'", hint="Use local or ray.")
     budget = Budget.for_llm(llm, max(settings.llm.max_tokens, int(target_words * 1.6)))
     cache = SummaryCache(settings.cache_dir / "summaries.sqlite")
     return summarize_text(text, llm, budget=budget, prompts=Prompts.load(settings.prompts_file), chain=chain,

@@ -64,12 +64,16 @@ def ingest_files(
             for path in files:
                 if stop.is_set():
                     return
-                lease.pause_point()
+                lease.pause_point("extract")
                 work.put(_prepare(path))
         finally:
             work.put(None)
 
     def _prepare(path: Path):
+        with lease.active("extract", 1):
+            return _prepare_document(path)
+
+    def _prepare_document(path: Path):
         source = str(path.resolve())
         try:
             t0 = time.perf_counter()
@@ -79,7 +83,8 @@ def ingest_files(
                 doc_id = None
             if doc_id and doc_id in known:
                 return ("unchanged", path, source, doc_id)
-            doc = load(path, password=password, max_mb=max_mb, max_pages=max_pages)
+            doc = load(path, password=password, max_mb=max_mb, max_pages=max_pages,
+                       pause=lambda: lease.pause_point("extract"))
             t1 = time.perf_counter()
             chunks = splitter.split(doc)
             t2 = time.perf_counter()
@@ -106,9 +111,12 @@ def ingest_files(
                 report.files.append(FileResult(str(path), "unchanged", "same content already ingested", item[3]))
             elif kind == "failed":
                 report.files.append(FileResult(str(path), "failed", item[3]))
+            elif item[3].doc_id in known:  # the same bytes twice in one batch, prepared before the first commit
+                report.files.append(FileResult(str(path), "unchanged", "same content already ingested",
+                                               item[3].doc_id))
             else:
                 result = _store_document(item, store=store, sink=sink, embedder=embedder, stages=stages,
-                                         progress=progress, notify=notify)
+                                         progress=progress, notify=notify, lease=lease)
                 known.add(result.doc_id)
                 report.files.append(result)
                 progress.pages_done += result.pages
@@ -130,18 +138,22 @@ def ingest_files(
         sink.checkpoint(final=True)
         stages["index"] += time.perf_counter() - t0
     report.seconds = time.perf_counter() - t_start
+    if lease.waited_seconds:
+        stages["paused"] = lease.waited_seconds  # waiting for questions (both threads; may overlap)
     report.stage_seconds = dict(stages)
     return report
 
 
 def _store_document(item, *, store: DocStore, sink: Sink, embedder: Embedder, stages, progress: Progress,
-                    notify) -> FileResult:
+                    notify, lease: BackgroundWork) -> FileResult:
     _, path, source, doc, chunks, mentions, triples = item
     notes = sorted({f"p{p.number}: {p.note}" for p in doc.pages if p.note})
     t0 = time.perf_counter()
     parts = []
     for start in range(0, len(chunks), EMBED_SLICE):
-        parts.append(embedder.embed_documents([c.text for c in chunks[start:start + EMBED_SLICE]]))
+        lease.pause_point("embed")
+        with lease.active("embed", lease.embed_threads):
+            parts.append(embedder.embed_documents([c.text for c in chunks[start:start + EMBED_SLICE]]))
         progress.chunks_done += len(parts[-1])
         notify(progress)
     vectors = np.vstack(parts) if parts else np.zeros((0, embedder.dim), np.float32)

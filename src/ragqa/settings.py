@@ -32,7 +32,8 @@ class LLMSettings(BaseModel):
     concurrency: int = Field(8, description="openai backend: requests in flight at once for batched map steps")
     timeout: float = Field(120.0, description="openai backend: seconds per request before a retry")
     retries: int = Field(4, description="openai backend: retries on 429/5xx/timeouts, with exponential backoff")
-    threads: int | None = Field(None, description="llamacpp threads; default from the thread budget")
+    threads: int | None = Field(
+        None, description="llamacpp threads, fixed; default: chosen per call by the thread budget (docs/threads.md)")
 
 
 class ServerSettings(BaseModel):
@@ -94,7 +95,7 @@ class Settings(BaseSettings):
     max_file_mb: int = Field(200, description="larger files are refused")
     max_pages: int = Field(5000, description="documents with more pages are refused")
     pdf_password: str | None = Field(None, description="password tried on encrypted PDFs")
-    threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="CPU threads ragqa may use")
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="CPU threads ragqa may use: the thread budget shared by the LLM, the embedder and batch work")
 
     k: int = Field(5, ge=1, description="chunks retrieved per question")
     chain: Literal["auto", "stuff", "map_reduce", "refine", "map_rerank"] = Field("auto", description="answer chain")
@@ -142,6 +143,3 @@ class Settings(BaseSettings):
         """The embedder's share of the budget; see docs/threads.md for why it is not `threads`."""
         return max(1, self.threads)
 
-    @property
-    def llm_threads(self) -> int:
-        return self.llm.threads or max(1, self.threads)

@@ -132,3 +132,22 @@ def test_map_rerank_ties_go_to_the_better_retrieved_chunk(hits, llm):
     scores = answer.trace.steps[0].detail["scores"]
     best = max(scores)
     assert answer.sources[0].chunk_id == hits[scores.index(best)].chunk_id
+
+
+def test_map_rerank_ranks_on_evidence_not_self_score():
+    """The anchors' failure: 100/100 for unrelated paragraphs. A supported answer beats an unsupported one
+    with a higher self-score; a 'not mentioned' verdict or found=false scores nothing."""
+    from ragqa.chains.map_rerank import claims_found, evidence, support
+
+    chunk = "NIKE's world headquarters is in Beaverton, Oregon, and employed about 83,700 people."
+    assert support("Beaverton, Oregon", chunk) == 1.0
+    assert support("Portland", chunk) == 0.0
+    assert support("北京大学", "他毕业于北京大学。") == 1.0  # CJK by character
+    assert not claims_found('{"found": false, "answer": "Beaverton", "score": 90}', "Beaverton")
+    assert not claims_found("", "The context does not mention the headquarters.")
+    assert not claims_found("", "该文未提及此事")
+    assert claims_found('{"found": true, "answer": "Beaverton", "score": 90}', "Beaverton")
+    grounded = evidence(60, True, support("Beaverton", chunk), rank=2)
+    invented = evidence(100, True, support("Portland", chunk), rank=0)
+    assert grounded > invented
+    assert evidence(100, False, 1.0, rank=0) == 0.0

@@ -1,6 +1,11 @@
 """map_rerank: every chunk answers alone with a 0-100 score; the best wins, ties go to the better-retrieved
 chunk, and below a threshold the chain abstains. JSON where the backend can constrain output; otherwise a
-tolerant parser. An unparsable reply scores 0 and never breaks the chain."""
+tolerant parser. An unparsable reply scores 0 and never breaks the chain.
+
+A model's self-score is not evidence (anchors: the 1.5B gave 100/100 to 4 of 5 unrelated paragraphs), so the
+choice rests on three signals: the model's explicit verdict that the context holds the answer (`found`, or a
+"not mentioned"-style reply), how much of the answer is actually in the chunk (extractive support), and the
+self-score, with the retrieval rank as a small prior."""
 
 from __future__ import annotations
 
@@ -14,12 +19,19 @@ from ragqa.llm.base import LLM
 from ragqa.types import Hit
 
 NOT_FOUND = "Not found in the documents."
-SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"},
+SCHEMA = {"type": "object", "properties": {"found": {"type": "boolean"}, "answer": {"type": "string"},
                                            "score": {"type": "integer", "minimum": 0, "maximum": 100}},
-          "required": ["answer", "score"]}
+          "required": ["found", "answer", "score"]}  # `found` first: the verdict before the answer
 _SCORE = re.compile(r"score\s*[:=]\s*\**\s*(-?\d+)", re.IGNORECASE)
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 _PREFIX = re.compile(r"^\s*(helpful answer|answer)\s*:\s*", re.IGNORECASE)
+_NEGATIVE = re.compile(
+    r"\b(not (found|mentioned|provided|stated|given|specified|available|included|in the (context|text))|"
+    r"no (information|mention)|does(n't| not) (say|mention|contain|provide|state|specify|include)|"
+    r"cannot be (determined|found|answered)|(don't|do not) know|unknown|unanswerable)\b|"
+    r"未(提及|提到|找到)|没有(提及|提到|相关)|无法(确定|回答)", re.IGNORECASE)
+_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\W_]+", re.UNICODE)
+_FOUND = re.compile(r'"found"\s*:\s*(true|false)', re.IGNORECASE)
 
 
 def clamp(score: int) -> int:
@@ -44,6 +56,30 @@ def parse(text: str) -> tuple[str, int, bool]:
     return _PREFIX.sub("", text).strip(), 0, False
 
 
+def claims_found(raw: str, answer: str) -> bool:
+    """The model's verdict: the JSON `found` field where present, else no "not mentioned"-style answer."""
+    match = _FOUND.search(raw)
+    if match and match.group(1).lower() == "false":
+        return False
+    return bool(answer.strip()) and not _NEGATIVE.search(answer)
+
+
+def support(answer: str, context: str) -> float:
+    """Share of the answer's words (CJK: characters) that occur in the chunk: 1.0 for an extractive answer."""
+    words = [w.lower() for w in _WORD.findall(answer)]
+    if not words:
+        return 0.0
+    vocab = {w.lower() for w in _WORD.findall(context)}
+    return sum(w in vocab for w in words) / len(words)
+
+
+def evidence(score: int, found: bool, supported: float, rank: int) -> float:
+    """0..1: the self-score counts fully only for an answer the chunk supports; a 'not found' verdict is 0."""
+    if not found:
+        return 0.0
+    return min(1.0, score / 100 * (0.4 + 0.6 * supported) + 0.1 / (1 + rank))
+
+
 def map_rerank(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts: Prompts, *,
                on_token: Callable[[str], None] | None = None, abstain_below: int = 30) -> Answer:
     trace = Trace()
@@ -56,16 +92,21 @@ def map_rerank(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts
         scored = []
         for rank, (hit, c) in enumerate(zip(hits, completions)):
             answer, score, ok = parse(c.text)
-            scored.append({"rank": rank, "chunk_id": hit.chunk_id, "score": score, "parsed": ok, "answer": answer})
+            found = ok and claims_found(c.text, answer)
+            supported = support(answer, hit.text) if found else 0.0
+            scored.append({"rank": rank, "chunk_id": hit.chunk_id, "score": score, "parsed": ok, "answer": answer,
+                           "found": found, "support": round(supported, 3),
+                           "evidence": round(evidence(score, found, supported, rank), 4)})
         step.detail = {"json": use_json, "scores": [s["score"] for s in scored],
-                       "unparsed": sum(not s["parsed"] for s in scored)}
+                       "found": [s["found"] for s in scored], "support": [s["support"] for s in scored],
+                       "evidence": [s["evidence"] for s in scored], "unparsed": sum(not s["parsed"] for s in scored)}
     if not scored:
         return Answer(NOT_FOUND, [], "map_rerank", trace, abstained=True)
-    best = max(scored, key=lambda s: (s["score"], -s["rank"]))  # ties: the better-retrieved chunk
+    best = max(scored, key=lambda s: (s["evidence"], s["score"], -s["rank"]))  # ties: the better-retrieved chunk
     winner = hits[best["rank"]]
-    abstained = best["score"] < abstain_below or not best["answer"]
+    abstained = not best["found"] or best["evidence"] * 100 < abstain_below
     text = NOT_FOUND if abstained else best["answer"]
     if on_token:
         on_token(text)
     return Answer(text, cite([winner]), "map_rerank", trace, abstained=abstained,
-                  detail={"score": best["score"]})
+                  detail={"score": best["score"], "evidence": best["evidence"], "support": best["support"]})

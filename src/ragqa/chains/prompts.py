@@ -39,9 +39,10 @@ class Prompts:
                    "Helpful Answer: [answer here]\nScore: [score between 0 and 100]\n\n"
                    "Context:\n{context}\n\nQuestion: {question}\n")
     rerank_json: str = ("Use the following piece of context to answer the question at the end. If the context "
-                        "does not answer it, say so and give a low score.\nReply with JSON: {{\"answer\": string, "
-                        "\"score\": integer from 0 (not answered) to 100 (fully answered)}}.\n\n"
-                        "Context:\n{context}\n\nQuestion: {question}\n")
+                        "does not contain the answer, set found to false and give a low score.\nReply with JSON: "
+                        "{{\"found\": true if the context contains the answer, \"answer\": the shortest phrase "
+                        "from the context that answers, \"score\": integer from 0 (not answered) to 100 (fully "
+                        "answered)}}.\n\nContext:\n{context}\n\nQuestion: {question}\n")
     summarize_map: str = "Write a concise summary of the following:\n\n\"{text}\"\n\nCONCISE SUMMARY:"
     summarize_combine: str = ("Write a concise summary of the following summaries of consecutive parts of one "
                               "text, in order:\n\n\"{text}\"\n\nCONCISE SUMMARY:")

@@ -60,9 +60,7 @@ def settings() -> Settings:
 
 
 def main() -> None:
-    from ragqa.cli import answer, commands, models, serve  # noqa: F401  registers the commands
-    from ragqa.cli import evaluate, graph  # noqa: F401
-    from ragqa.cli import doctor  # noqa: F401
+    from ragqa.cli import answer, commands, doctor, evaluate, graph, models, serve  # noqa: F401  registers them
 
     try:
         app()

@@ -10,6 +10,7 @@ from pathlib import Path
 from ragqa.errors import BackendError, ConfigError
 from ragqa.llm.base import Completion, Message
 from ragqa.llm.registry import gguf_path
+from ragqa.threads import ThreadBudget
 
 log = logging.getLogger(__name__)
 
@@ -17,12 +18,16 @@ log = logging.getLogger(__name__)
 class LlamaCppLLM:
     """Loaded on first use; one generation at a time (llama.cpp contexts are not re-entrant)."""
 
-    def __init__(self, model: str = "smollm2-135m", *, n_ctx: int = 8192, threads: int = 2, seed: int = 0,
-                 cache_dir: Path | None = None):
+    def __init__(self, model: str = "smollm2-135m", *, n_ctx: int = 8192, threads: int | None = None, seed: int = 0,
+                 cache_dir: Path | None = None, budget: ThreadBudget | None = None):
+        """`threads` fixes the thread count; None lets the thread budget choose it before every generation
+        (all free cores, one while batch work runs beside it)."""
         self.path = gguf_path(model, cache_dir)
         self.name = model if "/" not in model else self.path.stem
         self.requested_ctx = n_ctx
-        self.threads = threads
+        self.configured_threads = threads
+        self.budget = budget
+        self.threads = threads or 1  # what the context was created with; adjusted per call
         self.seed = seed
         self._llama = None
         self._lock = threading.RLock()  # re-entrant: complete() holds it and may trigger the first load
@@ -48,6 +53,23 @@ class LlamaCppLLM:
                         llama = load(trained)
                     self._llama = llama
         return self._llama
+
+    def _set_threads(self) -> None:
+        """Ask the budget before each generation: the right count now, not the one at load time."""
+        if self.budget is None:
+            return
+        want = self.budget.llm_threads(self.configured_threads)
+        if want != self.threads:
+            import llama_cpp
+
+            llama_cpp.llama_set_n_threads(self.llama._ctx.ctx, want, want)
+            self.threads = want
+
+    @property
+    def threads_in_use(self) -> int:
+        import llama_cpp
+
+        return int(llama_cpp.llama_n_threads(self.llama._ctx.ctx))
 
     @property
     def context_window(self) -> int:
@@ -83,6 +105,7 @@ class LlamaCppLLM:
             kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
         with self._lock:
             llama = self.llama
+            self._set_threads()
             try:
                 out = llama.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=temperature,
                                                    stop=stop, seed=self.seed, **kwargs)
@@ -99,9 +122,12 @@ class LlamaCppLLM:
     def stream(self, messages: list[Message], *, max_tokens: int, temperature: float = 0.0,
                stop: list[str] | None = None) -> Iterator[str]:
         with self._lock:
-            for part in self.llama.create_chat_completion(messages=messages, max_tokens=max_tokens,
-                                                          temperature=temperature, stop=stop, seed=self.seed,
-                                                          stream=True):
+            self._set_threads()
+            for n, part in enumerate(self.llama.create_chat_completion(
+                    messages=messages, max_tokens=max_tokens, temperature=temperature, stop=stop, seed=self.seed,
+                    stream=True)):
                 delta = part["choices"][0].get("delta", {}).get("content")
                 if delta:
                     yield delta
+                if n % 8 == 7:  # batch work may have resumed (or paused) since the last look
+                    self._set_threads()

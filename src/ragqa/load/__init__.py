@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 from ragqa.errors import LoadError
@@ -21,8 +22,10 @@ def file_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def load(path: Path, *, password: str | None = None, max_mb: int = 200, max_pages: int = 5000) -> Document:
-    """Read one file; raises LoadError with a user-facing reason, never anything else for bad input."""
+def load(path: Path, *, password: str | None = None, max_mb: int = 200, max_pages: int = 5000,
+         pause: Callable[[], object] | None = None) -> Document:
+    """Read one file; raises LoadError with a user-facing reason, never anything else for bad input.
+    `pause` is called between PDF pages (the thread budget's pause point for batch work)."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -36,7 +39,7 @@ def load(path: Path, *, password: str | None = None, max_mb: int = 200, max_page
     doc_id = file_sha256(data)
     head = data[:1024]
     if b"%PDF-" in head:
-        pages = load_pdf(data, password=password, max_pages=max_pages)
+        pages = load_pdf(data, password=password, max_pages=max_pages, pause=pause)
         kind = "pdf"
     elif path.suffix.lower() == ".pdf":
         raise LoadError("not a PDF (no %PDF- header)", "malformed")

@@ -1,13 +1,17 @@
-"""PDF -> pages with pypdf, and pypdfium2 for files pypdf cannot parse.
+"""PDF -> pages: pypdf opens and decrypts, pypdfium2 extracts, pypdf extracts the pages pdfium cannot read.
 
-pypdf stays first: on the shared set it keeps Japanese/Chinese text that pdfium loses (jo.pdf 898 vs 262
-characters, kampo.pdf 2,639 vs 19), while pdfium opens 3 damaged files pypdf refuses (startxref not found).
-See docs/benchmarks.md. Every failure becomes a LoadError with a reason a user can act on."""
+pdfium extracts text 13x faster than pypdf (docs/benchmarks.md) and opens 3 damaged files pypdf refuses, but
+it loses text that pypdf keeps where a page's fonts give it no Unicode mapping: CID fonts without a ToUnicode
+map (Japanese/Chinese: jo.pdf 898 vs 262 characters, kampo.pdf 2,639 vs 19, pr-136 5,061 vs 832) and Type3
+fonts (4,208 vs 901). pypdf's reader is cheap to open (it parses lazily), so it decides per page from the
+page's font dictionaries -- no text is extracted twice -- and pypdf extracts exactly those pages. Every
+failure becomes a LoadError with a reason a user can act on."""
 
 from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 
 from ragqa.errors import LoadError
 from ragqa.load.normalize import normalize
@@ -18,7 +22,9 @@ log = logging.getLogger(__name__)
 NO_TEXT = "no text layer (needs OCR)"
 
 
-def load_pdf(data: bytes, *, password: str | None = None, max_pages: int = 5000) -> list[Page]:
+def load_pdf(data: bytes, *, password: str | None = None, max_pages: int = 5000,
+             pause: Callable[[], object] | None = None) -> list[Page]:
+    """`pause` is called between pages: batch ingestion waits there while a question is answered."""
     # Imported here so `ragqa --help` does not pay for pypdf.
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError, WrongPasswordError
@@ -46,17 +52,62 @@ def load_pdf(data: bytes, *, password: str | None = None, max_pages: int = 5000)
     if n_pages > max_pages:
         raise LoadError(f"{n_pages} pages, over the {max_pages}-page limit", "too_large")
 
+    pdf = _open_pdfium(data, password if reader.is_encrypted else None)
+    if pdf is not None and len(pdf) != n_pages:
+        pdf.close()
+        pdf = None
     pages: list[Page] = []
-    for i in range(n_pages):
-        try:
-            raw = reader.pages[i].extract_text() or ""
-        except Exception as e:  # a damaged page fails alone; the rest of the document is kept
-            log.debug("page %d: %s", i + 1, e)
-            pages.append(Page(number=i + 1, text="", note=f"unreadable page: {type(e).__name__}"))
-            continue
-        text = normalize(raw)
-        pages.append(Page(number=i + 1, text=text, note=None if text else NO_TEXT))
+    try:
+        for i in range(n_pages):
+            if pause is not None:
+                pause()
+            text = None
+            if pdf is not None and not _needs_pypdf(reader.pages[i]):
+                try:
+                    text = normalize(pdf[i].get_textpage().get_text_range())
+                except Exception as e:
+                    log.debug("pdfium, page %d: %s", i + 1, e)
+            if not text:  # pdfium not used, failed, or read nothing: pypdf has its turn
+                try:
+                    text = normalize(reader.pages[i].extract_text() or "")
+                except Exception as e:  # a damaged page fails alone; the rest of the document is kept
+                    log.debug("page %d: %s", i + 1, e)
+                    pages.append(Page(number=i + 1, text="", note=f"unreadable page: {type(e).__name__}"))
+                    continue
+            pages.append(Page(number=i + 1, text=text, note=None if text else NO_TEXT))
+    finally:
+        if pdf is not None:
+            pdf.close()
     return pages
+
+
+def _needs_pypdf(page) -> bool:
+    """Fonts pdfium cannot map to Unicode: Type3, or composite (CID) fonts without a ToUnicode map. A
+    resource dictionary that cannot be read counts as needing pypdf (the careful path)."""
+    try:
+        resources = page.get("/Resources")
+        resources = resources.get_object() if resources is not None else {}
+        fonts = resources.get("/Font")
+        if fonts is None:
+            return False
+        for ref in fonts.get_object().values():
+            font = ref.get_object()
+            subtype = font.get("/Subtype")
+            if subtype == "/Type3" or (subtype == "/Type0" and "/ToUnicode" not in font):
+                return True
+        return False
+    except Exception:
+        return True
+
+
+def _open_pdfium(data: bytes, password: str | None):
+    try:
+        import pypdfium2 as pdfium
+
+        return pdfium.PdfDocument(data, password=password or None)
+    except Exception as e:  # pypdf reads it; pdfium's refusal only costs speed
+        log.debug("pdfium cannot open: %s", e)
+        return None
 
 
 def _decrypt(reader, password: str | None) -> None:
