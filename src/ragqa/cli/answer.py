@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ragqa.cli.commands import CollectionOpt, JsonOpt
+from ragqa.cli.commands import CollectionOpt, EngineOpt, JsonOpt
 from ragqa.cli.main import app, settings
 
 out = Console(width=None if Console().is_terminal else 160)
@@ -59,6 +59,7 @@ def summarize(
     target_words: Annotated[int, typer.Option("--target-words", min=10, help="Length of the final summary.")] = 200,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the summaries here (Markdown, or JSON with --json).")] = None,
     as_json: JsonOpt = False,
+    engine: EngineOpt = "local",
 ) -> None:
     """Summarise long texts recursively (chunks -> levels -> one). Interrupted runs resume from the cache."""
     from ragqa.collection import summarize_file
@@ -74,7 +75,8 @@ def summarize(
                     _tasks[level] = _bar.add_task(f"{_name}: {level}", total=total)
                 _bar.update(_tasks[level], completed=done, total=total)
 
-            summary = summarize_file(path, settings(), chain=chain, target_words=target_words, on_progress=progress)
+            summary = summarize_file(path, settings(), chain=chain, target_words=target_words, on_progress=progress,
+                                     engine=engine)
         results.append({"file": str(path), **summary.to_dict()})
         if not as_json:
             out.rule(path.name)

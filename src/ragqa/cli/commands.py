@@ -17,6 +17,8 @@ out = Console(width=None if Console().is_terminal else 160)
 
 CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection name (RAGQA_COLLECTION).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+EngineOpt = Annotated[str, typer.Option("--engine", help="local (this process) or ray (Ray Data: a local instance, "
+                                        "or the cluster in RAGQA_RAY__ADDRESS; needs the ray extra).")]
 
 
 @app.command()
@@ -25,6 +27,7 @@ def ingest(
     collection: CollectionOpt = None,
     password: Annotated[str | None, typer.Option(help="Password for encrypted PDFs.")] = None,
     as_json: JsonOpt = False,
+    engine: EngineOpt = "local",
 ) -> None:
     """Add documents to a collection: PDFs, .txt and .md. Unchanged files are skipped; changed ones replaced."""
     from ragqa.collection import Collection
@@ -33,7 +36,7 @@ def ingest(
     targets = paths or [str(s.ingest_dir)]
     coll = Collection.open(collection, s, create=True)
     with ingest_progress(disable=as_json) as on_progress:
-        report = coll.ingest(targets, password=password, on_progress=on_progress)
+        report = coll.ingest(targets, password=password, on_progress=on_progress, engine=engine)
     if as_json:
         out.print_json(json.dumps({"collection": report.collection, "seconds": round(report.seconds, 2),
                                    "stages": report.stage_seconds,
