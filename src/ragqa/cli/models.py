@@ -20,7 +20,7 @@ out = Console(width=None if Console().is_terminal else 160)
 
 
 def _table(rows: list[dict], current: str) -> Table:
-    table = Table(title="Embedded models (RAGQA_LLM__MODEL)")
+    table = Table(title="Embedded models (LLMs: RAGQA_LLM__MODEL; embedders: RAGQA_EMBEDDER)")
     for col in ("name", "size", "context", "state", "about"):
         table.add_column(col)
     for r in rows:
@@ -32,7 +32,7 @@ def _table(rows: list[dict], current: str) -> Table:
             state = "[green]installed[/]"
         else:
             state = f"[yellow]not installed[/]: ragqa models install {r['name']}"
-        marker = " [bold](current)[/]" if r["name"] == current else ""
+        marker = " [bold](current)[/]" if r["name"] in current else ""
         table.add_row(r["name"] + marker, f"{r['size_mb']:,} MB", f"{r['context']:,}", state, r["description"])
     return table
 
@@ -51,7 +51,7 @@ def list_models(
     if as_json:
         out.print_json(json.dumps(rows))
     else:
-        out.print(_table(rows, s.llm.model if s.llm.backend == "llamacpp" else ""))
+        out.print(_table(rows, {s.llm.model if s.llm.backend == "llamacpp" else "", s.embedder}))
         out.print("Split models come as raw byte parts from an anonymous publisher with no licence field (upstream "
                   "models: Apache-2.0); they install only through hash-pinned files and are checked against the "
                   "pinned sha256 of the whole GGUF before they load.", style="dim")

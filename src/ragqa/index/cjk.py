@@ -21,3 +21,9 @@ def _bigrams(match: re.Match) -> str:
 def bigram_cjk(text: str) -> str:
     """'我爱北京' -> ' 我爱 爱北 北京 '; other text is untouched (English keeps the porter stemmer)."""
     return _CJK_RUN.sub(_bigrams, text)
+
+
+def cjk_share(text: str) -> float:
+    """Share of the non-space characters that are CJK."""
+    total = sum(not c.isspace() for c in text)
+    return sum(len(m.group(0)) for m in _CJK_RUN.finditer(text)) / total if total else 0.0

