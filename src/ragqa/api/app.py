@@ -61,7 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
             if job["kind"] == "summarize" and "trace" in result:
                 state.metrics.observe_llm("summarize", result["trace"])
 
-        state.worker = Worker(state.jobs, runners, on_done)
+        state.worker = Worker(state.jobs, runners, on_done, recover=partial(state.jobs.recover, inputs_present))
         state.worker.start()
         app.state.ragqa = state
         log.info("ragqa %s serving %s (%d jobs waiting)", __version__, settings.home, state.jobs.waiting())

@@ -2,7 +2,9 @@
 
 A job is `queued`, `running`, `succeeded` or `failed`. The row is the record: progress is written while the job
 runs, so `GET /v1/jobs/{id}` reads it from any request thread, and a restart finds every job where it was.
-At start-up a job left `running` (the process died under it) is queued again, because ingestion is idempotent
+Several processes may share one job store (API replicas on one machine): each claims jobs atomically and
+records itself as the job's owner, holding a lock file for as long as it lives. At start-up, and while idle, a
+job left `running` by a process that died (its lock is free) is queued again, because ingestion is idempotent
 (documents are keyed by the sha256 of their bytes; each one commits in one transaction), unless it has
 already been interrupted `MAX_ATTEMPTS` times or its uploaded files are gone: then it is marked `failed`, with
 that reason. A graceful shutdown stops the running job between two progress steps and queues it again.
@@ -10,8 +12,10 @@ that reason. A graceful shutdown stops the running job between two progress step
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -27,6 +31,7 @@ STATES = ("queued", "running", "succeeded", "failed")
 KINDS = ("ingest", "summarize")
 MAX_ATTEMPTS = 3  # a job that was running at 3 crashes is probably what crashes the server
 PROGRESS_EVERY = 0.5  # seconds between progress writes
+RECOVER_EVERY = 15.0  # seconds between looks for jobs orphaned by a replica that died
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -65,11 +70,52 @@ class JobStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        try:  # added for replicas; two processes may race to add it
+            self.db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
+        except sqlite3.OperationalError as e:
+            if "duplicate column" not in str(e):
+                raise
         self._lock = threading.Lock()  # one connection shared by request threads and the worker
+        # This process's identity as a job owner: a lock file held while it lives, so other processes sharing
+        # the store can tell a running job of a live replica from one whose process died.
+        self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._leases = path.parent / "workers"
+        self._lease: int | None = None
 
     def close(self) -> None:
         with self._lock:
             self.db.close()
+        if self._lease is not None:
+            (self._leases / f"{self.owner}.lock").unlink(missing_ok=True)
+            os.close(self._lease)  # releases the lock
+            self._lease = None
+
+    def _hold_lease(self) -> None:
+        if self._lease is None:
+            self._leases.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self._leases / f"{self.owner}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._lease = fd
+
+    def owner_alive(self, owner: str | None) -> bool:
+        """Whether the process that claimed a job still lives: its lock file is still locked."""
+        if not owner:
+            return False
+        if owner == self.owner:
+            return True
+        path = self._leases / f"{owner}.lock"
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        path.unlink(missing_ok=True)  # a dead owner's file
+        return False
 
     def _q(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:
@@ -84,15 +130,16 @@ class JobStore:
         return self.get(job_id)
 
     def claim_next(self) -> dict | None:
-        """The oldest queued job, now `running` (attempts + 1); None when nothing waits."""
+        """The oldest queued job, now `running` (attempts + 1) and owned by this process; None when nothing waits."""
+        self._hold_lease()
         with self._lock:
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 row = self.db.execute("SELECT id FROM jobs WHERE state='queued' ORDER BY created LIMIT 1").fetchone()
                 if row:
                     now = time.time()
-                    self.db.execute("UPDATE jobs SET state='running', attempts=attempts+1, started=?, updated=? "
-                                    "WHERE id=?", (now, now, row[0]))
+                    self.db.execute("UPDATE jobs SET state='running', attempts=attempts+1, started=?, updated=?, "
+                                    "owner=? WHERE id=?", (now, now, self.owner, row[0]))
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
@@ -121,9 +168,12 @@ class JobStore:
                 (reason, json.dumps(notes), now, now, job_id))
 
     def recover(self, inputs_present: Callable[[dict], bool], max_attempts: int = MAX_ATTEMPTS) -> list[str]:
-        """Jobs left `running` by a process that died: queue them again, or fail them saying why."""
+        """Jobs left `running` by a process that died: queue them again, or fail them saying why. A job whose
+        owner is alive (this process, or another replica sharing the store) is left to it."""
         actions = []
-        for (job_id,) in self._q("SELECT id FROM jobs WHERE state='running' ORDER BY created"):
+        for job_id, owner in self._q("SELECT id, owner FROM jobs WHERE state='running' ORDER BY created"):
+            if self.owner_alive(owner):
+                continue
             job = self.get(job_id)
             done = _progress_words(job["progress"])
             attempt = job["attempts"]
@@ -217,8 +267,10 @@ Runner = Callable[[dict, JobContext], tuple[str, dict, str | None]]  # -> (state
 class Worker:
     """One thread running queued jobs in order; `stop()` checkpoints the running one and returns."""
 
-    def __init__(self, store: JobStore, runners: dict[str, Runner], on_done: Callable[[dict, dict], None] | None = None):
+    def __init__(self, store: JobStore, runners: dict[str, Runner], on_done: Callable[[dict, dict], None] | None = None,
+                 recover: Callable[[], list[str]] | None = None):
         self.store, self.runners, self.on_done = store, runners, on_done
+        self.recover = recover  # while idle: resume jobs of a replica that died (RECOVER_EVERY)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -244,8 +296,12 @@ class Worker:
                 log.warning("job %s still running after %.0fs; it will resume at the next start", self.current, timeout)
 
     def _loop(self) -> None:
+        last_recover = time.monotonic()
         while not self._stop.is_set():
             try:
+                if self.recover and time.monotonic() - last_recover > RECOVER_EVERY:
+                    last_recover = time.monotonic()
+                    self.recover()
                 job = self.store.claim_next()
             except sqlite3.Error:
                 log.exception("job store unavailable; retrying")
