@@ -30,9 +30,24 @@ def eval_(
     plot_file: Annotated[Path | None, typer.Option("--plot", help="Write a PNG bar chart here.")] = None,
     collection: Annotated[str | None, typer.Option("--collection", "-c", help="Ingest into (and reuse) this "
                                                    "collection instead of a fresh temporary one.")] = None,
+    answers: Annotated[bool, typer.Option("--answers", help="Answer quality of the chains instead of retrieval "
+                                          "recall: EM, F1, cited gold, abstentions, calls, tokens, s/question.")] = False,
+    chain: Annotated[str, typer.Option("--chain", help="With --answers: comma-separated chains.")] =
+        "stuff,map_reduce,refine,map_rerank,auto",
+    retrieval: Annotated[str | None, typer.Option("--retrieval", help="With --answers: the retrieval mode "
+                                                  "(default from settings).")] = None,
+    k: Annotated[int | None, typer.Option("-k", min=1, help="With --answers: chunks per question.")] = None,
 ) -> None:
-    """Retrieval recall@1/2/5/10, all_gold@10 and MRR of each mode; every paragraph is one ingested document."""
+    """Retrieval recall@1/2/5/10, all_gold@10 and MRR of each mode (or, with --answers, the chains' EM/F1);
+    every paragraph is one ingested document."""
     from ragqa.eval.retrieval import as_issue_json, evaluate_retrieval, plot
+
+    if answers:
+        from ragqa.cli.eval_answers import run_answers
+
+        run_answers(dataset, [c.strip() for c in chain.split(",") if c.strip()], limit=limit, json_file=json_file,
+                    plot_file=plot_file, collection=collection, retrieval=retrieval, k=k)
+        return
 
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -1,0 +1,265 @@
+"""`ragqa eval --answers`: answer quality of each chain on the same files as the retrieval eval.
+
+Every question is retrieved once (the collection's default retrieval), and every chain answers from the same
+chunks with the same model, so the chains differ only in how they combine them. Scores: SQuAD's official exact
+match and F1 (lower-case, no punctuation, no articles, whitespace collapsed; the best over the gold answers),
+character-level F1 for Chinese (CMRC's convention); `cited_gold` = the share of answers whose cited sources
+include a gold paragraph; abstentions; LLM calls, tokens and seconds per question. LLM replies are cached by
+(model, prompt, settings) in SQLite, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import string
+import tempfile
+import threading
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import replace
+from pathlib import Path
+
+from ragqa import backends
+from ragqa.chains import CHAINS, Budget, Prompts, run_chain
+from ragqa.collection import Collection
+from ragqa.errors import InputError
+from ragqa.eval.datasets import load_eval_set
+from ragqa.eval.retrieval import texts_of
+from ragqa.ingest import text_document
+from ragqa.llm.base import Completion
+from ragqa.settings import Settings
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_PIECES = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|[^\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+")
+_CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+_PUNCT = set(string.punctuation) | {"，", "。", "！", "？", "；", "：", "、", "“", "”", "‘", "’", "（", "）", "《", "》",
+                                     "「", "」", "【", "】", "—", "…", "·"}
+
+SHORT = (" Answer with the shortest phrase from the context that answers the question (a name, number, date or "
+         "a few words), not a sentence.")
+
+
+# -- SQuAD / CMRC metrics -------------------------------------------------------------------------------------
+def normalize_answer(text: str) -> str:
+    """SQuAD v1.1's official normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in _PUNCT)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def _tokens(text: str) -> list[str]:
+    """Words; Chinese (and other CJK) one character per token and other runs whole, as CMRC's evaluation does."""
+    norm = normalize_answer(unicodedata.normalize("NFKC", text))
+    out = []
+    for word in norm.split():
+        out.extend(_PIECES.findall(word) if _CJK.search(word) else [word])
+    return out
+
+
+def _em_form(text: str) -> str:
+    norm = normalize_answer(unicodedata.normalize("NFKC", text))
+    return norm.replace(" ", "") if _CJK.search(norm) else norm
+
+
+def exact_match(prediction: str, gold: str) -> float:
+    return float(_em_form(prediction) == _em_form(gold))
+
+
+def f1(prediction: str, gold: str) -> float:
+    pred, ref = _tokens(prediction), _tokens(gold)
+    common = Counter(pred) & Counter(ref)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred), same / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def best_over(metric: Callable[[str, str], float], prediction: str, golds: Sequence[str]) -> float:
+    return max((metric(prediction, g) for g in golds), default=0.0)
+
+
+def clean_prediction(text: str) -> str:
+    """What is scored: the answer without its citation markers and a trailing full stop."""
+    text = _CITATION.sub("", text).strip()
+    first = text.split("\n")[0].strip()
+    return first.rstrip(".。").strip()
+
+
+# -- a resumable LLM ------------------------------------------------------------------------------------------
+class CachedLLM:
+    """Delegates to an LLM and remembers every reply by (model, messages, generation settings)."""
+
+    def __init__(self, llm, path: Path):
+        self._llm = llm
+        self.name = llm.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT, prompt_tokens INT, "
+                         "completion_tokens INT, finish TEXT)")
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def __getattr__(self, name):
+        return getattr(self._llm, name)
+
+    def _key(self, messages, kw) -> str:
+        blob = json.dumps([self.name, messages, {k: kw.get(k) for k in ("max_tokens", "temperature", "stop",
+                                                                         "json_schema")}], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def _get(self, key: str) -> Completion | None:
+        with self._lock:
+            row = self._db.execute("SELECT text, prompt_tokens, completion_tokens, finish FROM replies WHERE key=?",
+                                   (key,)).fetchone()
+        return Completion(*row) if row else None
+
+    def _put(self, key: str, c: Completion) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO replies VALUES (?,?,?,?,?)",
+                             (key, c.text, c.prompt_tokens, c.completion_tokens, c.finish_reason))
+
+    def complete(self, messages, **kw) -> Completion:
+        key = self._key(messages, kw)
+        if (hit := self._get(key)) is not None:
+            self.hits += 1
+            return hit
+        self.misses += 1
+        c = self._llm.complete(messages, **kw)
+        self._put(key, c)
+        return c
+
+    def complete_many(self, batch, **kw) -> list[Completion]:
+        keys = [self._key(m, kw) for m in batch]
+        out: list[Completion | None] = [self._get(k) for k in keys]
+        missing = [i for i, c in enumerate(out) if c is None]
+        self.hits += len(batch) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            for i, c in zip(missing, self._llm.complete_many([batch[i] for i in missing], **kw), strict=True):
+                self._put(keys[i], c)
+                out[i] = c
+        return out  # type: ignore[return-value]
+
+    def stream(self, messages, **kw):
+        yield self.complete(messages, **kw).text
+
+
+# -- the evaluation -------------------------------------------------------------------------------------------
+def short_answer_prompts(prompts: Prompts) -> Prompts:
+    """The benchmarks score short answers (SQuAD-style), so every chain is asked for one."""
+    return replace(prompts, system=prompts.system + SHORT, combine=prompts.combine.replace(
+        "FINAL ANSWER:", SHORT.strip() + "\nFINAL ANSWER:"), refine_initial=prompts.refine_initial + SHORT,
+        refine=prompts.refine + SHORT)
+
+
+def evaluate_answers(
+    path: str | Path, settings: Settings, *, chains: Sequence[str] = CHAINS, limit: int | None = None,
+    retrieval: str | None = None, k: int | None = None, collection: str | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None, keep: bool = False,
+) -> dict:
+    """{"set", "questions", "model", "retrieval", "k", "results": {chain: {"em", "f1", "cited_gold", ...}},
+    "answers": [...] (with keep=True)}."""
+    unknown = [c for c in chains if c not in CHAINS]
+    if unknown:
+        raise InputError(f"unknown chain '{unknown[0]}'", hint=f"Known: {', '.join(CHAINS)}.")
+    evalset = load_eval_set(path, limit)
+    notify = on_progress or (lambda stage, done, total: None)
+    retrieval = retrieval or settings.retrieval
+    k = k or settings.k
+    with ExitStack() as stack:
+        run_settings = settings
+        if collection is None:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ragqa-eval-")))
+            run_settings = settings.model_copy(update={"home": tmp, "indexes_dir": tmp / "indexes",
+                                                       "kg_dir": tmp / "kg"})
+        coll = Collection.open(collection or "eval", run_settings, create=True)
+        stack.callback(coll.close)
+        texts = texts_of(evalset)
+        pid_of = {text_document(t).doc_id: p.pid for t, p in zip(texts, evalset.paragraphs)}
+        report = coll.ingest_texts(texts, on_progress=lambda p: notify("ingest", p.files_done, p.files_total))
+        if report.failed:
+            raise InputError(f"{len(report.failed)} paragraphs failed to ingest: {report.failed[0].reason}")
+        llm = CachedLLM(backends.llm(settings), settings.cache_dir / "eval-llm.sqlite")
+        budget = Budget.for_llm(llm, settings.llm.max_tokens)
+        prompts = short_answer_prompts(Prompts.load(settings.prompts_file))
+        rows: dict[str, list[dict]] = {c: [] for c in chains}
+        for i, q in enumerate(evalset.questions):
+            hits = coll.search(q.question, k=k, mode=retrieval)
+            for chain in chains:
+                started = time.perf_counter()
+                answer = run_chain(chain, q.question, hits, llm, budget=budget, prompts=prompts,
+                                   abstain_below=settings.abstain_below)
+                seconds = time.perf_counter() - started
+                prediction = "" if answer.abstained else clean_prediction(answer.answer)
+                cited = {pid_of.get(s.doc_id, s.doc_id) for s in answer.sources}
+                usage = answer.trace.totals()
+                rows[chain].append({
+                    "qid": q.qid, "question": q.question, "gold": list(q.answers), "prediction": prediction,
+                    "em": best_over(exact_match, prediction, q.answers), "f1": best_over(f1, prediction, q.answers),
+                    "cited_gold": bool(cited & set(q.gold)), "abstained": answer.abstained,
+                    "calls": usage["calls"], "tokens": usage["prompt_tokens"] + usage["completion_tokens"], "seconds": seconds, "chain_used": answer.chain})
+            notify("answer", i + 1, len(evalset.questions))
+        results = {chain: summarise(r) for chain, r in rows.items()}
+        out = {"set": evalset.name, "language": evalset.language, "questions": len(evalset.questions),
+               "paragraphs": len(evalset.paragraphs), "model": llm.name, "retrieval": retrieval, "k": k,
+               "cache": {"hits": llm.hits, "misses": llm.misses}, "ingest_seconds": round(report.seconds, 2),
+               "results": results}
+        if keep:
+            out["answers"] = rows
+        return out
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Percentages (0-100) for em, f1, cited_gold, abstained; per-question means for the costs."""
+    n = len(rows)
+    if not n:
+        return {"em": 0.0, "f1": 0.0, "cited_gold": 0.0, "n": 0}
+    correct = [r for r in rows if r["em"] == 1.0]
+    return {
+        "em": round(100 * sum(r["em"] for r in rows) / n, 1),
+        "f1": round(100 * sum(r["f1"] for r in rows) / n, 1),
+        "cited_gold": round(100 * sum(r["cited_gold"] for r in rows) / n, 1),
+        "cited_gold_when_correct": round(100 * sum(r["cited_gold"] for r in correct) / len(correct), 1)
+        if correct else None,
+        "abstained": round(100 * sum(r["abstained"] for r in rows) / n, 1),
+        "n": n,
+        "llm_calls_per_q": round(sum(r["calls"] for r in rows) / n, 2),
+        "tokens_per_q": round(sum(r["tokens"] for r in rows) / n, 1),
+        "s_per_q": round(sum(r["seconds"] for r in rows) / n, 2),
+    }
+
+
+def plot(result: dict, path: str | Path) -> Path:
+    """Grouped bars: EM, F1 and cited-gold per chain."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    chains = list(result["results"])
+    metrics = ("em", "f1", "cited_gold")
+    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(chains), 3.6))
+    width = 0.8 / len(metrics)
+    for j, metric in enumerate(metrics):
+        values = [result["results"][c][metric] for c in chains]
+        ax.bar([i + j * width for i in range(len(chains))], values, width, label=metric)
+    ax.set_xticks([i + width for i in range(len(chains))], chains)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("%")
+    ax.set_title(f"{result['set']} ({result['questions']} q, {result['model']})")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

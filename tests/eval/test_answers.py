@@ -1,0 +1,75 @@
+"""Answer-quality evaluation: SQuAD/CMRC metrics against hand-computed values, the resumable LLM cache, and
+`ragqa eval --answers` end to end on a few real SQuAD questions with the embedded SmolLM2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import CACHE, data_file
+from ragqa.eval.answers import CachedLLM, clean_prediction, exact_match, f1, normalize_answer, summarise
+
+
+def test_squad_normalisation_and_scores_by_hand():
+    assert normalize_answer("The  Denver Broncos!") == "denver broncos"
+    assert exact_match("the Denver Broncos.", "Denver Broncos") == 1.0
+    assert exact_match("Broncos", "Denver Broncos") == 0.0
+    # pred {denver, broncos, won}, gold {denver, broncos}: P=2/3, R=1, F1=0.8
+    assert f1("Denver Broncos won", "Denver Broncos") == pytest.approx(0.8)
+    assert f1("Carolina", "Denver Broncos") == 0.0
+    # Chinese by character, other runs whole (CMRC): gold 光荣和ω-force -> 光 荣 和 ωforce (4 tokens),
+    # pred 光荣公司 -> 光 荣 公 司 (4); 2 in common: P = R = 1/2, F1 = 0.5
+    gold = "光荣和ω-force"
+    assert f1("光荣公司", gold) == pytest.approx(0.5)
+    assert exact_match("光荣和ω-force。", gold) == 1.0
+
+
+def test_predictions_lose_citation_markers_and_full_stops():
+    assert clean_prediction("Denver Broncos [1].") == "Denver Broncos"
+    assert clean_prediction("83,700 [2, 3]\nBecause ...") == "83,700"
+
+
+def test_summary_by_hand():
+    rows = [{"em": 1.0, "f1": 1.0, "cited_gold": True, "abstained": False, "calls": 1, "tokens": 100, "seconds": 2},
+            {"em": 0.0, "f1": 0.5, "cited_gold": False, "abstained": False, "calls": 3, "tokens": 300, "seconds": 4}]
+    s = summarise(rows)
+    assert (s["em"], s["f1"], s["cited_gold"], s["cited_gold_when_correct"]) == (50.0, 75.0, 50.0, 100.0)
+    assert (s["llm_calls_per_q"], s["tokens_per_q"], s["s_per_q"], s["n"]) == (2.0, 200.0, 3.0, 2)
+
+
+def test_cached_llm_resumes_without_calling_the_model(llm, tmp_path):
+    cached = CachedLLM(llm, tmp_path / "cache.sqlite")
+    messages = [{"role": "user", "content": "Name a colour."}]
+    first = cached.complete(messages, max_tokens=8)
+    batch = cached.complete_many([messages, [{"role": "user", "content": "Name a fruit."}]], max_tokens=8)
+    assert (cached.hits, cached.misses) == (1, 2) and batch[0] == first
+    again = CachedLLM(llm, tmp_path / "cache.sqlite")  # a new run over the same file
+    assert again.complete(messages, max_tokens=8) == first and (again.hits, again.misses) == (1, 0)
+
+
+@pytest.mark.slow
+def test_ragqa_eval_answers_cli(tmp_path):
+    squad = data_file("qa/squad_v1.1_dev_part_a.json")
+    out_json = tmp_path / "answers.json"
+    env_cache = tmp_path / "cache"
+    env_cache.mkdir()
+    (env_cache / "models").symlink_to(CACHE / "models", target_is_directory=True)
+    import os
+
+    env = {**os.environ, "RAGQA_CACHE_DIR": str(env_cache), "RAGQA_LLM__MAX_TOKENS": "24"}
+    cmd = [sys.executable, "-m", "ragqa", "eval", str(squad), "--answers", "--chain", "stuff,map_rerank",
+           "--limit", "2", "-k", "2", "--json", str(out_json), "--plot", str(tmp_path / "answers.png")]
+    run = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(out_json.read_text())
+    assert set(result) == {"stuff", "map_rerank", "_run"}
+    for chain in ("stuff", "map_rerank"):
+        m = result[chain]
+        assert m["n"] == 2 and 0 <= m["em"] <= m["f1"] + 1e-9 <= 100 and m["llm_calls_per_q"] >= 1
+    assert result["map_rerank"]["llm_calls_per_q"] == 2.0  # one per chunk
+    assert result["_run"]["model"] == "smollm2-135m" and (tmp_path / "answers.png").stat().st_size > 1000
+    rerun = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert rerun.returncode == 0 and json.loads(out_json.read_text())["_run"]["cache"]["misses"] == 0
