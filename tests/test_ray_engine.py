@@ -96,9 +96,9 @@ def test_summarize_on_ray_gives_the_single_process_summary(tmp_path, local_ray, 
     monkeypatch.setattr(ray_engine.RayLLM, "complete_many", counting)
     summaries = {}
     for engine in ("local", "ray"):
-        settings = make_settings(tmp_path / engine, llm={"model": "smollm2-135m", "n_ctx": 1024, "max_tokens": 40})
+        settings = make_settings(tmp_path / engine, llm={"model": "smollm2-135m", "n_ctx": 1024, "max_tokens": 32, "threads": 1})
         settings.cache_dir = tmp_path / engine / "cache"  # no shared summary cache: each run calls the LLM
-        summaries[engine] = summarize_file(book, settings, target_words=40, engine=engine)
+        summaries[engine] = summarize_file(book, settings, target_words=20, engine=engine)
     local, on_ray = summaries["local"], summaries["ray"]
     assert ray_batches and ray_batches[0] == local.levels[0] > 1  # level 1 went to the Ray actors, whole
     assert on_ray.cached_calls == local.cached_calls == 0

@@ -71,7 +71,7 @@ def twin_collections(tmp_path_factory):
     colls = {}
     for backend in ("faiss", "qdrant"):
         home = tmp_path_factory.mktemp(backend)
-        settings = make_settings(home, vectors={"backend": backend}, llm={"model": "smollm2-135m", "max_tokens": 16, "n_ctx": 2048})
+        settings = make_settings(home, vectors={"backend": backend}, llm={"model": "smollm2-135m", "max_tokens": 16, "n_ctx": 2048, "threads": 1})
         coll = Collection.open("c", settings, create=True)
         report = coll.ingest([data_file(p) for p in ("pdfs/pypdf/crazyones.pdf", "pdfs/pdfminer/jo.pdf",
                               "pdfs/py-pdf-sample-files/004-pdflatex-4-pages/pdflatex-4-pages.pdf")])
