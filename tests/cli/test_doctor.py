@@ -3,10 +3,12 @@ server on the embedded GGUF, standing in for vLLM, which needs a GPU) and agains
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -105,3 +107,59 @@ def test_embedded_backend_reads_the_window_from_the_loaded_model(tmp_path):
                           RAGQA_LLM__N_CTX="1024")
     assert code == 0, failed(report)
     assert report["model"] == "smollm2-135m" and report["context_window"] == 1024
+
+
+class VLLMModels:
+    """vLLM reports each model's max_model_len in /v1/models; llama.cpp's server does not. This forwards to the real
+    server and adds that one field, standing in for vLLM (which needs a GPU) only in what it reports."""
+
+    def __init__(self, upstream: str, max_model_len: int):
+        parent = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _forward(self, method: str) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                r = httpx.request(method, parent.upstream + self.path.removeprefix("/v1"), content=body, timeout=120,
+                                  headers={k: v for k, v in self.headers.items() if k.lower() in ("authorization",
+                                                                                                 "content-type")})
+                content = r.content
+                if self.path == "/v1/models" and r.status_code == 200:
+                    data = r.json()
+                    for model in data["data"]:
+                        model["max_model_len"] = max_model_len
+                    content = json.dumps(data).encode()
+                self.send_response(r.status_code)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def do_GET(self):
+                self._forward("GET")
+
+            def do_POST(self):
+                self._forward("POST")
+
+        self.upstream = upstream
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_the_window_comes_from_max_model_len_and_a_larger_n_ctx_is_refused(llm_server, tmp_path):
+    proxy = VLLMModels(llm_server, max_model_len=N_CTX)
+    try:
+        base = {"RAGQA_LLM__BACKEND": "openai", "RAGQA_LLM__BASE_URL": proxy.url, "RAGQA_LLM__API_KEY": KEY,
+                "RAGQA_LLM__MODEL": "smollm2"}
+        code, report = doctor(tmp_path, **base)
+        assert code == 0, failed(report)
+        assert report["context_window"] == N_CTX and report["context_source"] == "max_model_len from /v1/models"
+        assert report["prompt_budget"] == N_CTX - 384 - 16
+
+        code, report = doctor(tmp_path, **base, RAGQA_LLM__N_CTX=str(2 * N_CTX))
+        assert code == 1 and "exceeds the server's max_model_len" in failed(report)["context window"]["detail"]
+    finally:
+        proxy.server.shutdown()
