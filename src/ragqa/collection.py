@@ -382,14 +382,15 @@ class Collection:
         raise ConfigError(f"unknown retrieval mode '{mode}'", hint=f"Known: {', '.join(retrieve.MODES)}.")
 
     def ask(self, question: str, *, chain: str | None = None, k: int | None = None, retrieval: str | None = None,
-            on_token: Callable[[str], None] | None = None):
+            on_token: Callable[[str], None] | None = None, max_tokens: int | None = None):
         """Retrieve, then answer through a chain; the Answer carries its sources and a trace."""
         if not question.strip():
             raise InputError("empty question")
         with backends.thread_budget(self.settings).interactive():
-            return self._ask(question, chain=chain, k=k, retrieval=retrieval, on_token=on_token)
+            return self._ask(question, chain=chain, k=k, retrieval=retrieval, on_token=on_token,
+                             max_tokens=max_tokens)
 
-    def _ask(self, question, *, chain, k, retrieval, on_token):
+    def _ask(self, question, *, chain, k, retrieval, on_token, max_tokens=None):
         from ragqa.chains import Budget, Prompts, run_chain
 
         started = time.perf_counter()
@@ -400,7 +401,7 @@ class Collection:
                            hint="Ingest documents first, or rephrase.")
         llm = backends.llm(self.settings)
         answer = run_chain(chain or self.settings.chain, question, hits, llm,
-                           budget=Budget.for_llm(llm, self.settings.llm.max_tokens),
+                           budget=Budget.for_llm(llm, max_tokens or self.settings.llm.max_tokens),
                            prompts=Prompts.load(self.settings.prompts_file), on_token=on_token,
                            abstain_below=self.settings.abstain_below)
         answer.detail["retrieval"] = {"mode": retrieval or self.settings.retrieval, "k": len(hits),

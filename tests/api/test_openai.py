@@ -57,3 +57,11 @@ def test_unknown_collection_is_an_sdk_not_found_error(client):
         client.chat.completions.create(model="nope", messages=QUESTION)
     with pytest.raises(openai.UnprocessableEntityError):
         client.chat.completions.create(model="crazy", messages=[{"role": "system", "content": "no question"}])
+
+
+def test_max_tokens_caps_every_generation(client):
+    r = client.chat.completions.create(model="crazy", messages=QUESTION, max_tokens=3,
+                                       extra_body={"k": 1, "chain": "stuff"})
+    steps = r.model_extra["ragqa"]["trace"]["steps"]
+    assert steps and all(s["completion_tokens"] <= 3 * max(1, s["calls"]) for s in steps)
+    assert 0 < r.usage.completion_tokens <= 3

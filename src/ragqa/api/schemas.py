@@ -199,6 +199,8 @@ class ChatRequest(BaseModel):
     chain: Chain | None = Field(None, description="ragqa extension: answer chain")
     k: int | None = Field(None, ge=1, le=50, description="ragqa extension: chunks to retrieve")
     retrieval: Retrieval | None = Field(None, description="ragqa extension: retrieval mode")
+    max_tokens: int | None = Field(None, ge=1, le=32768, description="most tokens each LLM call may generate")
+    max_completion_tokens: int | None = Field(None, ge=1, le=32768, description="OpenAI's newer name; wins")
 
     def question(self) -> str:
         for m in reversed(self.messages):

@@ -111,7 +111,7 @@ def call(llm: LLM, messages: list[Message], budget: Budget, step: Step, *,
     """One LLM call that can never overflow the window: the reply gets only the room the prompt leaves."""
     prompt_tokens = llm.count_messages(messages)
     room = budget.completion_room(prompt_tokens)
-    if room < 16:
+    if room < min(16, budget.max_tokens):  # a caller may ask for fewer, never for none
         raise BudgetError(f"prompt of {prompt_tokens} tokens leaves no room to answer in a "
                           f"{budget.context_window}-token window")
     if on_token is None:
@@ -134,7 +134,7 @@ def call_many(llm: LLM, batch: list[list[Message]], budget: Budget, step: Step, 
         return []
     largest = max(llm.count_messages(m) for m in batch)
     room = budget.completion_room(largest)
-    if room < 16:
+    if room < min(16, budget.max_tokens):  # a caller may ask for fewer, never for none
         raise BudgetError(f"a map prompt of {largest} tokens does not fit a {budget.context_window}-token window")
     completions = llm.complete_many(batch, max_tokens=room, json_schema=json_schema)
     step.add(completions)

@@ -35,12 +35,13 @@ def sse(event: str, data) -> str:
 
 
 async def answer(state: AppState, collection: str, question: str, *, chain=None, k=None, retrieval=None,
-                 kind: str = "query") -> dict:
+                 kind: str = "query", max_tokens: int | None = None) -> dict:
     """Answer in the answer lane (503 when full); the Answer as a dict: answer, chain, sources, trace, ..."""
     state.require_collection(collection)
 
     def work():
-        return state.pool.get(collection).ask(question, chain=chain, k=k, retrieval=retrieval).to_dict()
+        return state.pool.get(collection).ask(question, chain=chain, k=k, retrieval=retrieval,
+                                              max_tokens=max_tokens).to_dict()
 
     result = await state.answer_lane.run(work)
     state.metrics.observe_llm(kind, result["trace"])
@@ -51,7 +52,7 @@ class AnswerStream:
     """Tokens from the answering thread to the event loop, then the finished answer (or its error)."""
 
     def __init__(self, state: AppState, collection: str, question: str, *, chain=None, k=None, retrieval=None,
-                 kind: str = "query"):
+                 kind: str = "query", max_tokens: int | None = None):
         state.require_collection(collection)
         self.state, self.kind = state, kind
         self.loop = asyncio.get_running_loop()
@@ -67,7 +68,7 @@ class AnswerStream:
 
         def work():
             return state.pool.get(collection).ask(question, chain=chain, k=k, retrieval=retrieval,
-                                                  on_token=on_token).to_dict()
+                                                  on_token=on_token, max_tokens=max_tokens).to_dict()
 
         # submitted now, so a full lane is a plain 503 before any byte of the stream is sent
         self.future = state.answer_lane.submit(work)
