@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ragqa.cli.main import settings
+from ragqa.cli.render import stage_progress
 
 out = Console(width=None if Console().is_terminal else 160)
 
@@ -17,16 +17,7 @@ out = Console(width=None if Console().is_terminal else 160)
 def run_answers(dataset: Path, chains: list[str], *, limit, json_file, plot_file, collection, retrieval, k) -> None:
     from ragqa.eval.answers import evaluate_answers, plot
 
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=Console(stderr=True), transient=True)
-    tasks: dict[str, int] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(stage, total=total)
-        bar.update(tasks[stage], completed=done, total=total)
-
-    with bar:
+    with stage_progress() as progress:
         result = evaluate_answers(dataset, settings(), chains=chains, limit=limit, collection=collection,
                                   retrieval=retrieval, k=k, on_progress=progress)
     table = Table("chain", "EM", "F1", "cited gold %", "cited gold | correct %", "abstained %", "n", "calls/q",

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ragqa.cli.main import app, settings
+from ragqa.cli.render import stage_progress
 
 out = Console(width=None if Console().is_terminal else 160)
 ALL_MODES = "dense,lexical,hybrid,graph,auto"
@@ -50,16 +50,7 @@ def eval_(
         return
 
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=Console(stderr=True), transient=True)
-    tasks: dict[str, int] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(stage, total=total)
-        bar.update(tasks[stage], completed=done, total=total)
-
-    with bar:
+    with stage_progress() as progress:
         result = evaluate_retrieval(dataset, settings(), modes=mode_list, limit=limit, collection=collection,
                                     on_progress=progress)
     table = Table("mode", "R@1", "R@2", "R@5", "R@10", "all_gold@10", "MRR", "n", "ms/query",

@@ -44,3 +44,22 @@ def _short(path: str) -> str:
 
     rel = os.path.relpath(path)
     return rel if len(rel) < len(path) else path
+
+
+@contextmanager
+def stage_progress() -> Iterator:
+    """Transient bars on stderr, one per named stage: yields `update(stage, done, total)` for the core's
+    on_progress callbacks (ingest, then each mode or the answering)."""
+    from rich.console import Console
+
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=Console(stderr=True), transient=True)
+    tasks: dict[str, int] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    with bar:
+        yield update
