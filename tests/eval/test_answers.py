@@ -52,7 +52,10 @@ def test_cached_llm_resumes_without_calling_the_model(llm, tmp_path):
 
 @pytest.mark.slow
 def test_ragqa_eval_answers_cli(tmp_path):
-    squad = data_file("qa/squad_v1.1_dev_part_a.json")
+    full = json.loads(data_file("qa/squad_v1.1_dev_part_a.json").read_text())
+    article = dict(full["data"][0], paragraphs=full["data"][0]["paragraphs"][:6])  # real text, a small corpus
+    squad = tmp_path / "squad_small.json"
+    squad.write_text(json.dumps({"version": full.get("version", "1.1"), "data": [article]}))
     out_json = tmp_path / "answers.json"
     env_cache = tmp_path / "cache"
     env_cache.mkdir()
