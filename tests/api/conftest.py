@@ -33,6 +33,8 @@ def server_env(home: Path, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("RAGQA_") or k in ("RAGQA_DATA", "RAGQA_TEST_CACHE")}
     env.update({"RAGQA_HOME": str(home), "RAGQA_CACHE_DIR": str(CACHE), "RAGQA_LLM__MAX_TOKENS": "64",
+                # the suite's model: the default 1.5B is not installed by `make test`
+                "RAGQA_LLM__MODEL": "smollm2-135m",
                 # one llama.cpp thread: with two on a busy 2-core machine (tests, benchmarks beside us), its
                 # spinning threads make a 300-token prompt take from 2 to 25 seconds; one thread takes 4, steadily
                 "RAGQA_LLM__THREADS": "1",
