@@ -37,18 +37,7 @@ def fuse(rankings: list[tuple[list[Hit], float]], k: int) -> list[Hit]:
         for rank, hit in enumerate(hits):
             scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + weight / (RRF_K + rank + 1)
             first.setdefault(hit.chunk_id, hit)
-    out, seen = [], set()
-    for chunk_id in sorted(scores, key=lambda c: -scores[c]):
-        hit = first[chunk_id]
-        fingerprint = hashlib.blake2b(" ".join(hit.text.split()).encode(), digest_size=8).digest()
-        if fingerprint in seen:
-            continue
-        seen.add(fingerprint)
-        out.append(Hit(hit.chunk_id, hit.doc_id, hit.filename, hit.page_start, hit.page_end, hit.text,
-                       round(scores[chunk_id], 6), "hybrid", hit.ordinal))
-        if len(out) == k:
-            break
-    return out
+    return _best_unique(scores, first, k, "hybrid")
 
 
 def hybrid(store: DocStore, search, embedder: Embedder, query: str, k: int, *, multilingual: bool = False) -> list[Hit]:
@@ -74,6 +63,11 @@ def fuse_scores(rankings: list[tuple[list[Hit], float]], k: int, source: str = "
             norm = (hit.score - lo) / (hi - lo) if hi > lo else 1.0
             scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + weight * norm
             first.setdefault(hit.chunk_id, hit)
+    return _best_unique(scores, first, k, source)
+
+
+def _best_unique(scores: dict[int, float], first: dict[int, Hit], k: int, source: str) -> list[Hit]:
+    """The k best fused chunks, exact duplicate texts (the same page ingested twice) kept once."""
     out, seen = [], set()
     for chunk_id in sorted(scores, key=lambda c: -scores[c]):
         hit = first[chunk_id]
