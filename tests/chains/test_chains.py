@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from ragqa.chains import Budget, Prompts, run_chain
@@ -76,10 +78,20 @@ def test_stuff_says_clearly_when_not_even_one_chunk_fits(hits, small_llm):
         run_chain("stuff", QUESTION, hits, small_llm, budget=Budget(context_window=300, max_tokens=128))
 
 
-def test_auto_picks_stuff_when_it_fits_and_map_reduce_when_not(hits, llm, small_llm):
-    assert run_chain("auto", QUESTION, hits[:2], llm, budget=Budget.for_llm(llm, REPLY)).chain == "auto:stuff"
-    assert run_chain("auto", QUESTION, hits * 2, small_llm, budget=Budget.for_llm(small_llm, REPLY)).chain == \
+def test_auto_routes_by_question_shape_and_evidence(hits, llm, small_llm):
+    budget = Budget.for_llm(llm, REPLY)
+    broad = "Describe NIKE's human capital programs."  # not one fact: stuff, or map_reduce when it overflows
+    assert run_chain("auto", broad, hits[:2], llm, budget=budget).chain == "auto:stuff"
+    assert run_chain("auto", broad, hits * 2, small_llm, budget=Budget.for_llm(small_llm, REPLY)).chain == \
         "auto:map_reduce"
+    factoid = run_chain("auto", QUESTION, hits[:3], llm, budget=budget)  # one fact, one chunk: map_rerank first
+    assert factoid.trace.steps[0].name == "rerank" and factoid.trace.steps[0].calls == 3
+    if factoid.abstained or factoid.chain != "auto:map_rerank":  # no chunk held it alone: stuff ran after
+        assert factoid.chain == "auto:map_rerank>stuff" and factoid.trace.steps[-1].name == "stuff"
+    else:
+        assert len(factoid.sources) == 1
+    bridged = [replace(h, source="graph") if i == 1 else h for i, h in enumerate(hits[:3])]
+    assert run_chain("auto", QUESTION, bridged, llm, budget=budget).chain == "auto:stuff"  # a graph path: together
 
 
 def test_map_reduce_collapses_recursively_with_provenance(hits, small_llm):

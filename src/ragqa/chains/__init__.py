@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ragqa.chains.auto import prefers_map_rerank
 from ragqa.chains.base import Answer, Budget, Trace
 from ragqa.chains.map_reduce import map_reduce
 from ragqa.chains.map_rerank import map_rerank
@@ -26,10 +27,7 @@ def run_chain(name: str, question: str, hits: list[Hit], llm: LLM, *, budget: Bu
     budget = budget or Budget.for_llm(llm)
     prompts = prompts or Prompts()
     if name == "auto":
-        name = "stuff" if fits(question, hits, llm, budget, prompts) else "map_reduce"
-        answer = run_chain(name, question, hits, llm, budget=budget, prompts=prompts, on_token=on_token)
-        answer.chain = f"auto:{name}"
-        return answer
+        return _auto(question, hits, llm, budget, prompts, on_token, abstain_below)
     if name == "stuff":
         return stuff(question, hits, llm, budget, prompts, on_token=on_token)
     if name == "map_reduce":
@@ -39,3 +37,23 @@ def run_chain(name: str, question: str, hits: list[Hit], llm: LLM, *, budget: Bu
     if name == "map_rerank":
         return map_rerank(question, hits, llm, budget, prompts, on_token=on_token, abstain_below=abstain_below)
     raise ConfigError(f"unknown chain '{name}'", hint=f"Known: {', '.join(CHAINS)}.")
+
+
+def _auto(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts: Prompts,
+          on_token: Callable[[str], None] | None, abstain_below: int) -> Answer:
+    """map_rerank for a factoid answered by one chunk; stuff when it fits; else map_reduce (chains/auto.py)."""
+    first = None
+    if prefers_map_rerank(question, hits):
+        first = map_rerank(question, hits, llm, budget, prompts, abstain_below=abstain_below)
+        if not first.abstained:
+            if on_token:
+                on_token(first.answer)
+            first.chain = "auto:map_rerank"
+            return first
+    name = "stuff" if fits(question, hits, llm, budget, prompts) else "map_reduce"
+    answer = run_chain(name, question, hits, llm, budget=budget, prompts=prompts, on_token=on_token)
+    if first is not None:  # map_rerank found no single chunk with the answer: its calls stay in the trace
+        answer.trace.steps[:0] = first.trace.steps
+        name = f"map_rerank>{name}"
+    answer.chain = f"auto:{name}"
+    return answer

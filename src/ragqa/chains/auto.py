@@ -1,0 +1,48 @@
+"""`auto`: pick the chain per question from its shape and from what retrieval found.
+
+Measured with the 1.5B (docs/answers.md): for a short factual question whose answer sits in one chunk,
+map_rerank (one chunk's answer, chosen on evidence) beats stuffing k chunks by 5-10 EM points, because the
+model no longer mixes neighbouring chunks. A question that needs two chunks (a bridge the graph expanded
+to, a comparison of two things) needs them in one prompt: stuff. When map_rerank finds no chunk that holds
+the answer on its own, the answer may still be spread over several: stuff runs after all. Everything else
+keeps LangChain's rule: stuff when it fits, else map_reduce.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ragqa.types import Hit
+
+# A factoid asks for one name, number, date or place. Questions asking for reasons, processes, lists,
+# summaries or comparisons are not factoids, whatever word they start with.
+_FACTOID_EN = re.compile(
+    r"^\s*(?:(?:in|on|at|by|for|from|of|to|during|since|after|before)\s+)?"
+    r"(?:who|whom|whose|when|where|which|what|how\s+(?:many|much|long|old|far|big|large|tall|often))\b",
+    re.I)
+_NOT_FACTOID_EN = re.compile(
+    r"\b(?:why|explain|describe|summari[sz]e|compare|list|discuss|difference|differ|both|either|neither|"
+    r"same|main|key|overview)\b|\bor\b|\bhow\s+(?:do|does|did|is|are|was|were|can|could|should|would|to)\b",
+    re.I)
+_FACTOID_ZH = re.compile(r"谁|什么|哪|几|多少|何时|何地|何年|多久|多大|多长|多高")
+_NOT_FACTOID_ZH = re.compile(r"为什么|为何|如何|怎么|怎样|总结|概括|描述|比较|区别|还是|列举|哪些")
+_CALLED_ZH = re.compile(r"[称名作]为什么")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+
+
+def is_factoid(question: str) -> bool:
+    """A short question that asks for one fact (English or Chinese)."""
+    q = question.strip()
+    if len(_CJK.findall(q)) > len(q) / 3:
+        plain = _CALLED_ZH.sub("叫什么", q)  # 称为什么 is "is called what", not 为什么 "why"
+        return len(q) <= 60 and bool(_FACTOID_ZH.search(plain)) and not _NOT_FACTOID_ZH.search(plain)
+    return len(q.split()) <= 30 and bool(_FACTOID_EN.match(q)) and not _NOT_FACTOID_EN.search(q)
+
+
+def needs_several_chunks(hits: list[Hit]) -> bool:
+    """The graph expanded the ranking: the evidence is a chain of chunks, not one."""
+    return any(h.source == "graph" for h in hits)
+
+
+def prefers_map_rerank(question: str, hits: list[Hit]) -> bool:
+    return len(hits) > 1 and is_factoid(question) and not needs_several_chunks(hits)
