@@ -30,12 +30,22 @@ def embedder(name: str, settings: Settings):
         return _embedders[key]
 
 
-def graph_extractor(name: str = "fast"):
+def graph_extractor(settings: Settings | None = None):
+    """fast (names, no LLM) or llm (triples from the configured LLM, over the fast extractor's names).
+    auto: llm when the LLM is a server or vLLM (a GPU reads a chunk in well under a second), fast otherwise
+    (the embedded 1.5B needs seconds per chunk on a CPU: choose `llm` explicitly for that)."""
+    name = settings.graph_extractor if settings is not None else "fast"
+    if name == "auto":
+        name = "llm" if settings.llm.backend in ("openai", "vllm") else "fast"
     if name == "fast":
         from ragqa.graph.extract import FastExtractor
 
         return FastExtractor()
-    raise ConfigError(f"unknown graph extractor '{name}'", hint="Known: fast.")
+    if name == "llm":
+        from ragqa.graph.llm_extract import LLMExtractor
+
+        return LLMExtractor(llm(settings), settings.cache_dir / "graph-llm.sqlite")
+    raise ConfigError(f"unknown graph extractor '{name}'", hint="Known: fast, llm, auto.")
 
 
 _llms: dict[tuple, object] = {}

@@ -306,7 +306,7 @@ class Collection:
         with self._ingesting() as (embedder, splitter, sink), lease:
             report = ingest_files(
                 files, collection=self.name, store=self.store, sink=sink, embedder=embedder, splitter=splitter,
-                extractor=backends.graph_extractor(), password=password or self.settings.pdf_password,
+                extractor=backends.graph_extractor(self.settings), password=password or self.settings.pdf_password,
                 max_mb=self.settings.max_file_mb, max_pages=self.settings.max_pages, on_progress=on_progress,
                 lease=lease)
         report.files.extend(FileResult(m, "failed", "no such file or folder") for m in missing)
@@ -324,7 +324,7 @@ class Collection:
         with self._ingesting() as (embedder, splitter, sink):
             return ray_engine.ingest_files_ray(
                 files, collection=self.name, store=self.store, sink=sink, make_splitter=lambda s=splitter: s,
-                make_extractor=backends.graph_extractor, dim=embedder.dim,
+                make_extractor=partial(backends.graph_extractor, self.settings), dim=embedder.dim,
                 make_embedder=partial(backends.embedder, self.settings.embedder, self.settings),
                 password=password or self.settings.pdf_password, max_mb=self.settings.max_file_mb,
                 max_pages=self.settings.max_pages, embed_actors=self.settings.ray.embed_actors,
@@ -335,7 +335,7 @@ class Collection:
         """Texts already in memory (title + body), through the same pipeline; many small ones are batched."""
         with self._ingesting() as (embedder, splitter, sink):
             return ingest_texts(texts, collection=self.name, store=self.store, sink=sink, embedder=embedder,
-                                splitter=splitter, extractor=backends.graph_extractor(), on_progress=on_progress)
+                                splitter=splitter, extractor=backends.graph_extractor(self.settings), on_progress=on_progress)
 
     def delete(self, ref: str) -> list[dict]:
         docs = self.store.find_documents(ref)

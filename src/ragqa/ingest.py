@@ -21,6 +21,7 @@ import numpy as np
 from ragqa.embed.base import Embedder
 from ragqa.errors import LoadError
 from ragqa.graph.extract import GraphExtractor
+from ragqa.graph.llm_extract import extract_all
 from ragqa.index.cjk import cjk_share
 from ragqa.index.docstore import DocStore
 from ragqa.load import file_sha256, load
@@ -218,9 +219,15 @@ def ingest_texts(
     t_start = time.perf_counter()
     pending: list[tuple[Document, list, list, list]] = []
 
+    limit = min(batch_chunks, getattr(extractor, "batch_chunks", batch_chunks))  # an LLM extractor: progress
+
     def flush() -> None:
         if not pending:
             return
+        t0 = time.perf_counter()
+        graphs = extract_all(extractor, [(chunks, doc.title) for doc, chunks, _, _ in pending])
+        pending[:] = [(doc, chunks, m, t) for (doc, chunks, _, _), (m, t) in zip(pending, graphs, strict=True)]
+        stages["graph"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         flat = [c.text for _, chunks, _, _ in pending for c in chunks]
         vectors = embedder.embed_documents(flat) if flat else np.zeros((0, embedder.dim), np.float32)
@@ -263,12 +270,10 @@ def ingest_texts(
             t0 = time.perf_counter()
             chunks = splitter.split(doc)
             t1 = time.perf_counter()
-            mentions, triples = extractor.extract(chunks, title=doc.title)
             stages["split"] += t1 - t0
-            stages["graph"] += time.perf_counter() - t1
-            pending.append((doc, chunks, mentions, triples))
+            pending.append((doc, chunks, [], []))
             progress.current = doc.filename
-            if sum(len(p[1]) for p in pending) >= batch_chunks:
+            if sum(len(p[1]) for p in pending) >= limit:
                 flush()
         flush()
     finally:

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     pdf_password: str | None = Field(None, description="password tried on encrypted PDFs")
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="CPU threads ragqa may use: the thread budget shared by the LLM, the embedder and batch work")
 
+    graph_extractor: Literal["auto", "fast", "llm"] = Field(
+        "auto", description="knowledge-graph extraction: fast (capitalised names, no LLM), llm (triples from the "
+        "configured LLM, cached; seconds per chunk on a CPU), auto (llm with the openai/vllm backends, else fast)")
+
     k: int = Field(5, ge=1, description="chunks retrieved per question")
     chain: Literal["auto", "stuff", "map_reduce", "refine", "map_rerank"] = Field("auto", description="answer chain")
     retrieval: Literal["dense", "lexical", "hybrid", "graph", "auto"] = Field(

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from conftest import CACHE, data_file
-from ragqa.eval.answers import CachedLLM, clean_prediction, exact_match, f1, normalize_answer, summarise
+from ragqa.eval.answers import clean_prediction, exact_match, f1, normalize_answer, summarise
+from ragqa.llm.cached import CachedLLM
 
 
 def test_squad_normalisation_and_scores_by_hand():

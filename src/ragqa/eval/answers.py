@@ -10,13 +10,9 @@ include a gold paragraph; abstentions; LLM calls, tokens and seconds per questio
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-import sqlite3
 import string
 import tempfile
-import threading
 import time
 import unicodedata
 from collections import Counter
@@ -32,7 +28,7 @@ from ragqa.errors import InputError
 from ragqa.eval.datasets import load_eval_set
 from ragqa.eval.retrieval import texts_of
 from ragqa.ingest import text_document
-from ragqa.llm.base import Completion
+from ragqa.llm.cached import CachedLLM
 from ragqa.settings import Settings
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
@@ -94,65 +90,6 @@ def clean_prediction(text: str) -> str:
 
 
 # -- a resumable LLM ------------------------------------------------------------------------------------------
-class CachedLLM:
-    """Delegates to an LLM and remembers every reply by (model, messages, generation settings)."""
-
-    def __init__(self, llm, path: Path):
-        self._llm = llm
-        self.name = llm.name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT, prompt_tokens INT, "
-                         "completion_tokens INT, finish TEXT)")
-        self._lock = threading.Lock()
-        self.hits = self.misses = 0
-
-    def __getattr__(self, name):
-        return getattr(self._llm, name)
-
-    def _key(self, messages, kw) -> str:
-        blob = json.dumps([self.name, messages, {k: kw.get(k) for k in ("max_tokens", "temperature", "stop",
-                                                                         "json_schema")}], sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()
-
-    def _get(self, key: str) -> Completion | None:
-        with self._lock:
-            row = self._db.execute("SELECT text, prompt_tokens, completion_tokens, finish FROM replies WHERE key=?",
-                                   (key,)).fetchone()
-        return Completion(*row) if row else None
-
-    def _put(self, key: str, c: Completion) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO replies VALUES (?,?,?,?,?)",
-                             (key, c.text, c.prompt_tokens, c.completion_tokens, c.finish_reason))
-
-    def complete(self, messages, **kw) -> Completion:
-        key = self._key(messages, kw)
-        if (hit := self._get(key)) is not None:
-            self.hits += 1
-            return hit
-        self.misses += 1
-        c = self._llm.complete(messages, **kw)
-        self._put(key, c)
-        return c
-
-    def complete_many(self, batch, **kw) -> list[Completion]:
-        keys = [self._key(m, kw) for m in batch]
-        out: list[Completion | None] = [self._get(k) for k in keys]
-        missing = [i for i, c in enumerate(out) if c is None]
-        self.hits += len(batch) - len(missing)
-        self.misses += len(missing)
-        if missing:
-            for i, c in zip(missing, self._llm.complete_many([batch[i] for i in missing], **kw), strict=True):
-                self._put(keys[i], c)
-                out[i] = c
-        return out  # type: ignore[return-value]
-
-    def stream(self, messages, **kw):
-        yield self.complete(messages, **kw).text
-
-
 # -- the evaluation -------------------------------------------------------------------------------------------
 def short_answer_prompts(prompts: Prompts) -> Prompts:
     """The benchmarks score short answers (SQuAD-style), so every chain is asked for one."""
