@@ -101,3 +101,39 @@ def test_question_during_a_cli_ingest_in_another_process(tmp_path, small_pdfs, m
     check = Collection.open(None, make_settings(tmp_path / "there").model_copy(update={"cache_dir": cache}))
     assert check.check() == []
     assert not budget.leases("background") and not budget.leases("interactive")
+
+
+_OTHER_LLM = """
+import sys
+from pathlib import Path
+from ragqa.llm.llamacpp import LlamaCppLLM
+from ragqa.threads import ThreadBudget
+llm = LlamaCppLLM("smollm2-135m", n_ctx=2048, budget=ThreadBudget(2, Path(sys.argv[1])), cache_dir=Path(sys.argv[2]))
+msgs = [{"role": "user", "content": "Count from 1 to 400, separated by commas."}]
+for n, _ in enumerate(llm.stream(msgs, max_tokens=600)):
+    if n == 0:
+        print("generating", llm.threads_in_use, flush=True)
+print("done", flush=True)
+"""
+
+
+def test_an_llm_in_another_process_takes_its_cores_from_ours(tmp_path):
+    """Two llama.cpp processes at full threads on two cores is the collapse (anchors): the second one to
+    generate takes only the cores the first leaves, and gets them back when it ends."""
+    from ragqa.llm.llamacpp import LlamaCppLLM
+
+    leases = tmp_path / "leases"
+    budget = ThreadBudget(2, leases)
+    ours = LlamaCppLLM("smollm2-135m", n_ctx=2048, budget=budget, cache_dir=CACHE / "models")
+    other = subprocess.Popen([sys.executable, "-c", _OTHER_LLM, str(leases), str(CACHE / "models")],
+                             stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": "src"})
+    try:
+        first = other.stdout.readline().split()
+        assert first == ["generating", "2"], first  # alone on the machine: both cores
+        assert budget.llm_threads() == 1
+        ours.complete([{"role": "user", "content": "Say hi."}], max_tokens=4)
+        assert ours.threads_in_use == 1  # the other generation holds a core
+        assert other.poll() is None, "the other generation must still be running for this test to mean anything"
+    finally:
+        out, _ = other.communicate(timeout=300)
+    assert "done" in out and budget.llm_threads() == 2 and not list(leases.iterdir())

@@ -6,8 +6,9 @@ busy core). So:
 
 - a question (`interactive`) takes a lease; batch work (ingestion, summaries) takes a `background` lease and
   calls `yield_to_interactive()` between slices, pausing while any question is being answered;
-- the LLM's thread count is chosen per call: the whole budget minus the cores background work still holds,
-  and never more than the cores that are really free.
+- the LLM's thread count is chosen per call: the whole budget minus the cores background work still holds
+  and minus the threads of LLMs generating in other processes (an `llm` lease per generation), so never
+  more than the cores that are really free.
 
 Leases are small files under one folder, so two ragqa processes on the machine (`ragqa serve` and a CLI
 `ragqa ingest`) see each other's work. A lease whose process died is ignored and removed.
@@ -66,6 +67,11 @@ class ThreadBudget:
         """Held by batch work for as long as it runs; `threads` is what it keeps busy while not paused."""
         return self._lease("background", threads)
 
+    def generating(self, threads: int):
+        """Held by an LLM while it generates, so an LLM in another process counts these cores as taken (two
+        llama.cpp processes at full threads on two cores is the collapse above)."""
+        return self._lease("llm", threads)
+
     def leases(self, kind: str) -> list[tuple[int, int]]:
         """(pid, threads) of live leases of one kind, machine-wide."""
         out = []
@@ -88,6 +94,7 @@ class ThreadBudget:
         if configured:
             return configured
         busy = sum(threads for _, threads in self.leases("background"))
+        busy += sum(threads for pid, threads in self.leases("llm") if pid != os.getpid())
         return max(1, self.total - busy)
 
     def yield_to_interactive(self, max_wait: float = 60.0, poll: float = 0.05) -> float:

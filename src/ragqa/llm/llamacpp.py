@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ragqa.errors import BackendError, ConfigError
@@ -30,6 +31,7 @@ class LlamaCppLLM:
         self.threads = threads or 1  # what the context was created with; adjusted per call
         self.seed = seed
         self._llama = None
+        self._lease: Path | None = None  # the budget's `llm` lease while a generation runs
         self._lock = threading.RLock()  # re-entrant: complete() holds it and may trigger the first load
 
     @property
@@ -64,6 +66,22 @@ class LlamaCppLLM:
 
             llama_cpp.llama_set_n_threads(self.llama._ctx.ctx, want, want)
             self.threads = want
+        if self._lease is not None:
+            self._lease.write_text(str(self.threads))
+
+    @contextmanager
+    def _generating(self) -> Iterator[None]:
+        """Thread count chosen, and advertised to other processes for as long as this generation runs."""
+        if self.budget is None:
+            yield
+            return
+        with self.budget.generating(self.threads) as lease:
+            self._lease = lease
+            try:
+                self._set_threads()
+                yield
+            finally:
+                self._lease = None
 
     @property
     def threads_in_use(self) -> int:
@@ -103,9 +121,8 @@ class LlamaCppLLM:
         kwargs = {}
         if json_schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
-        with self._lock:
+        with self._lock, self._generating():
             llama = self.llama
-            self._set_threads()
             try:
                 out = llama.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=temperature,
                                                    stop=stop, seed=self.seed, **kwargs)
@@ -121,8 +138,7 @@ class LlamaCppLLM:
 
     def stream(self, messages: list[Message], *, max_tokens: int, temperature: float = 0.0,
                stop: list[str] | None = None) -> Iterator[str]:
-        with self._lock:
-            self._set_threads()
+        with self._lock, self._generating():
             for n, part in enumerate(self.llama.create_chat_completion(
                     messages=messages, max_tokens=max_tokens, temperature=temperature, stop=stop, seed=self.seed,
                     stream=True)):
