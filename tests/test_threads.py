@@ -136,4 +136,7 @@ def test_an_llm_in_another_process_takes_its_cores_from_ours(tmp_path):
         assert other.poll() is None, "the other generation must still be running for this test to mean anything"
     finally:
         out, _ = other.communicate(timeout=300)
-    assert "done" in out and budget.llm_threads() == 2 and not list(leases.iterdir())
+    assert "done" in out and other.wait() == 0
+    assert budget.llm_threads() == 2  # the other process is gone: its lease with it
+    assert [p.name for p in leases.iterdir()] == [f"llm-{os.getpid()}.lease"]  # ours lingers, marked idle
+    assert (leases / f"llm-{os.getpid()}.lease").read_text() == "idle 1"

@@ -28,6 +28,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 _seq = itertools.count()
+LLM_LINGER = 10.0  # seconds an LLM's lease still counts after its last generation
 
 
 def _alive(pid: int) -> bool:
@@ -67,22 +68,37 @@ class ThreadBudget:
         """Held by batch work for as long as it runs; `threads` is what it keeps busy while not paused."""
         return self._lease("background", threads)
 
-    def generating(self, threads: int):
+    @contextmanager
+    def generating(self, threads: int) -> Iterator[Path]:
         """Held by an LLM while it generates, so an LLM in another process counts these cores as taken (two
-        llama.cpp processes at full threads on two cores is the collapse above)."""
-        return self._lease("llm", threads)
+        llama.cpp processes at full threads on two cores is the collapse above). The lease lingers for
+        `LLM_LINGER` seconds after the call: a process between two calls of a chain still counts, or the
+        other would take every core for its next call, and a generation cannot give threads back mid-prompt."""
+        path = self.lease_dir / f"llm-{os.getpid()}.lease"
+        path.write_text(str(threads))
+        try:
+            yield path
+        finally:
+            try:
+                path.write_text(f"idle {path.read_text().split()[-1]}")
+            except (OSError, IndexError):
+                pass
 
     def leases(self, kind: str) -> list[tuple[int, int]]:
         """(pid, threads) of live leases of one kind, machine-wide."""
         out = []
         for path in self.lease_dir.glob(f"{kind}-*.lease"):
             try:
-                pid = int(path.name.split("-")[1])
-                threads = int(path.read_text() or 0)
+                pid = int(path.name.split("-")[1].split(".")[0])
+                text = path.read_text().split()
+                threads = int(text[-1]) if text else 0
+                idle_for = time.time() - path.stat().st_mtime if text[:1] == ["idle"] else 0.0
             except (ValueError, OSError, IndexError):
                 continue
             if not _alive(pid):
                 path.unlink(missing_ok=True)
+                continue
+            if idle_for > LLM_LINGER:
                 continue
             out.append((pid, threads))
         return out

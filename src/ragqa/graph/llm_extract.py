@@ -70,7 +70,7 @@ class LLMExtractor:
     """Triples from an LLM, merged over the fast extractor's mentions; batched over every chunk it is given."""
 
     name = "llm"
-    batch_chunks = 32  # texts are committed (and progress reported) this many chunks at a time
+    batch_chunks = 8  # chunks per LLM batch (and per commit of in-memory texts): progress, and a resumable cache
 
     def __init__(self, llm: LLM, cache_path: Path | None = None, *, max_triples: int = 8, max_tokens: int = 320,
                  max_name_words: int = 8):
@@ -88,8 +88,10 @@ class LLMExtractor:
         """One LLM batch for every chunk of every document (concurrent on a server backend)."""
         jobs = [(d, c, title) for d, (chunks, title) in enumerate(docs) for c in chunks]
         batch = [[{"role": "user", "content": self._prompt(c, title)}] for _, c, title in jobs]
-        replies = self.llm.complete_many(batch, max_tokens=self.max_tokens,
-                                         json_schema=SCHEMA if self.llm.supports_json else None) if batch else []
+        replies = []
+        for start in range(0, len(batch), self.batch_chunks):  # slices: the cache keeps each finished slice
+            replies += self.llm.complete_many(batch[start:start + self.batch_chunks], max_tokens=self.max_tokens,
+                                              json_schema=SCHEMA if self.llm.supports_json else None)
         out = [self.fast.extract(chunks, title) for chunks, title in docs]
         for (d, chunk, title), reply in zip(jobs, replies, strict=True):
             mentions, triples = self._read(reply.text, chunk, title)
