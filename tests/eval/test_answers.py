@@ -39,6 +39,10 @@ def test_summary_by_hand():
     s = summarise(rows)
     assert (s["em"], s["f1"], s["cited_gold"], s["cited_gold_when_correct"]) == (50.0, 75.0, 50.0, 100.0)
     assert (s["llm_calls_per_q"], s["tokens_per_q"], s["s_per_q"], s["n"]) == (2.0, 200.0, 3.0, 2)
+    assert "routes" not in s
+    routed = [{**rows[0], "chain_used": "auto:map_rerank"}, {**rows[1], "chain_used": "auto:stuff"},
+              {**rows[1], "chain_used": "auto:map_rerank"}]
+    assert summarise(routed)["routes"] == {"auto:map_rerank": 2, "auto:stuff": 1}
 
 
 def test_cached_llm_resumes_without_calling_the_model(llm, tmp_path):

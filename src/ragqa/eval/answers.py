@@ -172,6 +172,9 @@ def summarise(rows: list[dict]) -> dict:
         "llm_calls_per_q": round(sum(r["calls"] for r in rows) / n, 2),
         "tokens_per_q": round(sum(r["tokens"] for r in rows) / n, 1),
         "s_per_q": round(sum(r["seconds"] for r in rows) / n, 2),
+        # which chain `auto` ran, per question (e.g. {"auto:map_rerank": 80, "auto:stuff": 20})
+        **({"routes": dict(Counter(r["chain_used"] for r in rows).most_common())}
+           if any(r.get("chain_used", "").startswith("auto:") for r in rows) else {}),
     }
 
 
