@@ -73,6 +73,29 @@ def support(answer: str, context: str) -> float:
     return sum(w in vocab for w in words) / len(words)
 
 
+_VARIANTS = str.maketrans({**{c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"},
+                           "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
+def quote(answer: str, context: str) -> str:
+    """The answer as the chunk spells it when they differ only in dashes, quotes or case ("24-10" -> "24–10"):
+    a citation should quote its source, and models re-type an en dash as a hyphen."""
+    if not answer or answer in context or len(answer) > 200:
+        return answer
+    folded = context.translate(_VARIANTS).lower()
+    if len(folded) != len(context):  # lower() changed a length (rare scripts): offsets would not map back
+        return answer
+    at = folded.find(answer.translate(_VARIANTS).lower())
+    return context[at:at + len(answer)] if at >= 0 else answer
+
+
+def same_answer(a: str, b: str) -> bool:
+    """Two chunks' answers that say the same thing once case, punctuation and spacing are ignored."""
+    def key(text: str) -> str:
+        return " ".join(w.lower() for w in _WORD.findall(text))
+    return bool(key(a)) and key(a) == key(b)
+
+
 def evidence(score: int, found: bool, supported: float, rank: int) -> float:
     """0..1: the self-score counts fully only for an answer the chunk supports; a 'not found' verdict is 0."""
     if not found:
@@ -105,8 +128,11 @@ def map_rerank(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts
     best = max(scored, key=lambda s: (s["evidence"], s["score"], -s["rank"]))  # ties: the better-retrieved chunk
     winner = hits[best["rank"]]
     abstained = not best["found"] or best["evidence"] * 100 < abstain_below
-    text = NOT_FOUND if abstained else best["answer"]
+    text = NOT_FOUND if abstained else quote(best["answer"], winner.text)
+    # Every chunk that found the same answer supports it: cite them all, the winner first.
+    agreeing = [hits[s["rank"]] for s in scored
+                if s is not best and s["found"] and not abstained and same_answer(s["answer"], best["answer"])]
     if on_token:
         on_token(text)
-    return Answer(text, cite([winner]), "map_rerank", trace, abstained=abstained,
+    return Answer(text, cite([winner, *agreeing]), "map_rerank", trace, abstained=abstained,
                   detail={"score": best["score"], "evidence": best["evidence"], "support": best["support"]})
