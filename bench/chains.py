@@ -17,7 +17,7 @@ One run measures:
    usage summed from the responses, tokenize requests) are recorded beside each side's self-reported ones.
 3. `--book`: the whole $RAGQA_DATA/long/pride_and_prejudice_pg1342.txt (or its first `--book-chars`) summarised
    by ragqa's map_reduce (`summarize_text`, embedded model, `Budget.for_llm(llm, 384)`, a fresh SummaryCache in
-   a temporary folder so nothing is cached): wall time, LLM calls, tokens, levels. Long: ~75 min.
+   a temporary folder so nothing is cached): wall time, LLM calls, tokens, levels. Long: ~50 min.
 4. `--parallel`: two llama_cpp.server processes (1 thread each) behind a round-robin proxy on 127.0.0.1 (standing
    in for vLLM's parallel slots); the first `--book-chars` (default 40000) characters of the book summarised by
    ragqa's map_reduce (openai backend, concurrency 2) and by LangChain's `load_summarize_chain(llm,
@@ -733,7 +733,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-embedded", action="store_true", help="skip part 1")
     ap.add_argument("--skip-server", action="store_true", help="skip part 2")
     ap.add_argument("--skip-langchain", action="store_true", help="ragqa only")
-    ap.add_argument("--book", action="store_true", help="part 3: summarise the book (~75 minutes on 2 cores)")
+    ap.add_argument("--book", action="store_true", help="part 3: summarise the book (~50 minutes on 2 cores)")
     ap.add_argument("--parallel", action="store_true", help="part 4: two servers behind a proxy")
     ap.add_argument("--book-chars", type=int, help="use only the book's first N characters (default: all for "
                     "--book, 40000 for --parallel)")
