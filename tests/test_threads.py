@@ -140,3 +140,31 @@ def test_an_llm_in_another_process_takes_its_cores_from_ours(tmp_path):
     assert budget.llm_threads() == 2  # the other process is gone: its lease with it
     assert [p.name for p in leases.iterdir()] == [f"llm-{os.getpid()}.lease"]  # ours lingers, marked idle
     assert (leases / f"llm-{os.getpid()}.lease").read_text() == "idle 1"
+
+
+def test_texts_ingested_from_memory_hold_the_background_lease(tmp_path, monkeypatch):
+    """`Collection.ingest_texts` (the eval's paragraphs, pasted text) embeds under the same lease as a file
+    ingest: while it embeds, an LLM in another process is offered the cores that are left, not all of them."""
+    from ragqa import backends
+    from ragqa.collection import Collection
+    from ragqa.types import Text
+
+    settings = make_settings(tmp_path, threads=4)  # its own budget key: leases of other tests do not count
+    budget = backends.thread_budget(settings)
+    embedder = backends.embedder(settings.embedder, settings)
+    seen: list[int] = []
+    real = type(embedder).embed_documents
+
+    def recording(self, texts):
+        seen.append(budget.llm_threads())
+        return real(self, texts)
+
+    monkeypatch.setattr(type(embedder), "embed_documents", recording)
+    coll = Collection.open("texts", settings, create=True)
+    try:
+        report = coll.ingest_texts([Text(f"Paragraph {i}", f"The river number {i} flows north.") for i in range(5)])
+    finally:
+        coll.close()
+    assert [f.status for f in report.files] == ["ok"] * 5
+    assert seen and all(t == max(1, 4 - settings.embed_threads) for t in seen), seen
+    assert budget.llm_threads() == 4  # the lease is gone after the ingest

@@ -333,9 +333,11 @@ class Collection:
     def ingest_texts(self, texts: Iterable[Text], *,
                      on_progress: Callable[[Progress], None] | None = None) -> IngestReport:
         """Texts already in memory (title + body), through the same pipeline; many small ones are batched."""
-        with self._ingesting() as (embedder, splitter, sink):
+        lease = BackgroundWork(backends.thread_budget(self.settings), self.settings.embed_threads)
+        with self._ingesting() as (embedder, splitter, sink), lease:
             return ingest_texts(texts, collection=self.name, store=self.store, sink=sink, embedder=embedder,
-                                splitter=splitter, extractor=backends.graph_extractor(self.settings), on_progress=on_progress)
+                                splitter=splitter, extractor=backends.graph_extractor(self.settings),
+                                on_progress=on_progress, lease=lease)
 
     def delete(self, ref: str) -> list[dict]:
         docs = self.store.find_documents(ref)

@@ -203,13 +203,16 @@ def text_document(text: Text) -> Document:
 def ingest_texts(
     texts: Iterable[Text], *, collection: str, store: DocStore, sink: Sink, embedder: Embedder,
     splitter: Splitter, extractor: GraphExtractor, on_progress: Callable[[Progress], None] | None = None,
-    batch_chunks: int = 512,
+    batch_chunks: int = 512, lease: BackgroundWork | None = None,
 ) -> IngestReport:
     """The file pipeline's split -> graph -> embed -> store for texts already in memory (paragraphs, pages).
 
     Many small documents are the common case here, so they are embedded together, `batch_chunks` at a time
     (one call keeps the embedder's length-sorted batches full), and committed together in one transaction.
+    Embedding holds `lease` like the file pipeline, so an LLM in another process does not run at full threads
+    beside it (the anchors' collapse).
     """
+    lease = lease or BackgroundWork(None, 0)
     texts = list(texts)
     report = IngestReport(collection=collection)
     stages: dict[str, float] = defaultdict(float)
@@ -230,7 +233,13 @@ def ingest_texts(
         stages["graph"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         flat = [c.text for _, chunks, _, _ in pending for c in chunks]
-        vectors = embedder.embed_documents(flat) if flat else np.zeros((0, embedder.dim), np.float32)
+        parts = [np.zeros((0, embedder.dim), np.float32)]
+        step = 4 * EMBED_SLICE  # longer slices keep length-sorted batches full; a question waits one slice
+        for start in range(0, len(flat), step):
+            lease.pause_point("embed")
+            with lease.active("embed", lease.embed_threads):
+                parts.append(embedder.embed_documents(flat[start:start + step]))
+        vectors = np.vstack(parts)
         t1 = time.perf_counter()
         stages["embed"] += t1 - t0
         rows, old, offset = [], {}, 0

@@ -155,6 +155,9 @@ def test_map_rerank_ranks_on_evidence_not_self_score():
     assert support("Beaverton, Oregon", chunk) == 1.0
     assert support("Portland", chunk) == 0.0
     assert support("北京大学", "他毕业于北京大学。") == 1.0  # CJK by character
+    # a digit run never swallows the Chinese after it ("1987年出生于…" is not one word)
+    assert support("10号", "他身披10号球衣。") == 1.0
+    assert support("足球运动员", "张世昌（1989年2月4日－），中国足球运动员。") == 1.0
     assert not claims_found('{"found": false, "answer": "Beaverton", "score": 90}', "Beaverton")
     assert not claims_found("", "The context does not mention the headquarters.")
     assert not claims_found("", "该文未提及此事")

@@ -30,7 +30,9 @@ _NEGATIVE = re.compile(
     r"no (information|mention)|does(n't| not) (say|mention|contain|provide|state|specify|include)|"
     r"cannot be (determined|found|answered)|(don't|do not) know|unknown|unanswerable)\b|"
     r"未(提及|提到|找到)|没有(提及|提到|相关)|无法(确定|回答)", re.IGNORECASE)
-_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\W_]+", re.UNICODE)
+_CJK_CHARS = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af"
+# CJK one character per word; other runs whole but never across CJK ("10号球衣" -> "10", "号", "球", "衣")
+_WORD = re.compile(rf"[{_CJK_CHARS}]|[^\W_{_CJK_CHARS}]+", re.UNICODE)
 _FOUND = re.compile(r'"found"\s*:\s*(true|false)', re.IGNORECASE)
 
 
@@ -120,7 +122,7 @@ def map_rerank(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts
             scored.append({"rank": rank, "chunk_id": hit.chunk_id, "score": score, "parsed": ok, "answer": answer,
                            "found": found, "support": round(supported, 3),
                            "evidence": round(evidence(score, found, supported, rank), 4)})
-        step.detail = {"json": use_json, "scores": [s["score"] for s in scored],
+        step.detail = {"json": use_json, "answers": [s["answer"] for s in scored], "scores": [s["score"] for s in scored],
                        "found": [s["found"] for s in scored], "support": [s["support"] for s in scored],
                        "evidence": [s["evidence"] for s in scored], "unparsed": sum(not s["parsed"] for s in scored)}
     if not scored:
