@@ -362,6 +362,13 @@ class Collection:
         return docs
 
     # -- reading ---------------------------------------------------------------------------------
+    def passages(self, hits: list[Hit], neighbours: int | None = None) -> list[Hit]:
+        """What the LLM reads: each hit with its neighbouring chunks, touching hits merged (retrieve/passages)."""
+        from ragqa.retrieve.passages import with_neighbours
+
+        n = self.settings.context_neighbours if neighbours is None else neighbours
+        return with_neighbours(hits, self.store, n)
+
     def search(self, query: str, k: int = 5, mode: str | None = None) -> list[Hit]:
         mode = mode or self.settings.retrieval
         if not query.strip():
@@ -401,12 +408,15 @@ class Collection:
         if not hits:
             raise NotFound(f"collection '{self.name}' has nothing matching the question.",
                            hint="Ingest documents first, or rephrase.")
+        retrieved = len(hits)
+        hits = self.passages(hits)
         llm = backends.llm(self.settings)
         answer = run_chain(chain or self.settings.chain, question, hits, llm,
                            budget=Budget.for_llm(llm, max_tokens or self.settings.llm.max_tokens),
                            prompts=Prompts.load(self.settings.prompts_file), on_token=on_token,
                            abstain_below=self.settings.abstain_below)
-        answer.detail["retrieval"] = {"mode": retrieval or self.settings.retrieval, "k": len(hits),
+        answer.detail["retrieval"] = {"mode": retrieval or self.settings.retrieval, "k": retrieved,
+                                      "passages": len(hits), "neighbours": self.settings.context_neighbours,
                                       "seconds": round(retrieve_seconds, 3)}
         answer.detail["model"] = llm.name
         return answer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,17 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class Part:
+    """One chunk inside a passage's text: its id, pages, and where its new text starts and ends."""
+
+    chunk_id: int
+    page_start: int
+    page_end: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Hit:
     chunk_id: int
     doc_id: str
@@ -58,6 +69,17 @@ class Hit:
     score: float
     source: str = "dense"  # which retriever found it
     ordinal: int = 0
+    parts: tuple[Part, ...] = ()  # a passage (retrieve/passages.py): the chunks its text is stitched from
+
+    def matched(self, offset: int | None = None) -> Hit:
+        """The single chunk to cite: for a passage, the one holding `offset` in its text (where an answer was
+        found), else the chunk retrieval matched; a plain hit is itself."""
+        if not self.parts:
+            return self
+        part = next((p for p in self.parts if offset is not None and p.start <= offset < p.end), None) or \
+            next((p for p in self.parts if p.chunk_id == self.chunk_id), self.parts[0])
+        return replace(self, chunk_id=part.chunk_id, page_start=part.page_start, page_end=part.page_end,
+                       text=self.text[part.start:part.end], parts=())
 
 
 @dataclass(frozen=True)

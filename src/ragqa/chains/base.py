@@ -92,9 +92,10 @@ class Answer:
 
 
 def cite(hits: list[Hit]) -> list[Citation]:
-    """Citations in retrieval order, one per chunk."""
+    """Citations in retrieval order, one per chunk (a passage cites the chunk retrieval matched)."""
     seen, out = set(), []
     for hit in hits:
+        hit = hit.matched()
         if hit.chunk_id not in seen:
             seen.add(hit.chunk_id)
             out.append(Citation.from_hit(hit))

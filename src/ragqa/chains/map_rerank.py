@@ -105,6 +105,11 @@ def evidence(score: int, found: bool, supported: float, rank: int) -> float:
     return min(1.0, score / 100 * (0.4 + 0.6 * supported) + 0.1 / (1 + rank))
 
 
+def _where(hit: Hit, answer: str) -> Hit:
+    at = hit.text.find(quote(answer, hit.text)) if hit.parts else -1
+    return hit.matched(at if at >= 0 else None)
+
+
 def map_rerank(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts: Prompts, *,
                on_token: Callable[[str], None] | None = None, abstain_below: int = 30) -> Answer:
     trace = Trace()
@@ -131,9 +136,11 @@ def map_rerank(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts
     winner = hits[best["rank"]]
     abstained = not best["found"] or best["evidence"] * 100 < abstain_below
     text = NOT_FOUND if abstained else quote(best["answer"], winner.text)
-    # Every chunk that found the same answer supports it: cite them all, the winner first.
-    agreeing = [hits[s["rank"]] for s in scored
+    # Every chunk that found the same answer supports it: cite them all, the winner first, each by the chunk
+    # (of a passage) where the answer stands.
+    agreeing = [_where(hits[s["rank"]], s["answer"]) for s in scored
                 if s is not best and s["found"] and not abstained and same_answer(s["answer"], best["answer"])]
+    winner = winner if abstained else _where(winner, text)
     if on_token:
         on_token(text)
     return Answer(text, cite([winner, *agreeing]), "map_rerank", trace, abstained=abstained,

@@ -130,7 +130,7 @@ def evaluate_answers(
         prompts = short_answer_prompts(Prompts.load(settings.prompts_file))
         rows: dict[str, list[dict]] = {c: [] for c in chains}
         for i, q in enumerate(evalset.questions):
-            hits = coll.search(q.question, k=k, mode=retrieval)
+            hits = coll.passages(coll.search(q.question, k=k, mode=retrieval))
             for chain in chains:
                 started = time.perf_counter()
                 answer = run_chain(chain, q.question, hits, llm, budget=budget, prompts=prompts,
@@ -148,6 +148,7 @@ def evaluate_answers(
         results = {chain: summarise(r) for chain, r in rows.items()}
         out = {"set": evalset.name, "language": evalset.language, "questions": len(evalset.questions),
                "paragraphs": len(evalset.paragraphs), "model": llm.name, "retrieval": retrieval, "k": k,
+               "neighbours": settings.context_neighbours,
                "cache": {"hits": llm.hits, "misses": llm.misses}, "ingest_seconds": round(report.seconds, 2),
                "results": results}
         if keep:

@@ -249,6 +249,12 @@ class DocStore:
                     page_end=by_id[i][4], text=by_id[i][5], score=float(s), source=source, ordinal=by_id[i][6])
                 for i, s in zip(ids, scores, strict=True) if i in by_id]
 
+    def chunks_between(self, doc_id: str, lo: int, hi: int) -> list[tuple]:
+        """(id, ordinal, page_start, page_end, char_start, char_end, text) of a document's chunks lo..hi."""
+        return self.db.execute(
+            "SELECT id, ordinal, page_start, page_end, char_start, char_end, text FROM chunks "
+            "WHERE doc_id=? AND ordinal BETWEEN ? AND ? ORDER BY ordinal", (doc_id, lo, hi)).fetchall()
+
     def lexical_search(self, query: str, k: int) -> list[Hit]:
         """BM25 over FTS5; the query gets the same CJK bigram treatment as the text, terms OR-ed."""
         terms = _FTS_TOKEN.findall(bigram_cjk(query))
