@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from ragqa.chains import Budget, Prompts, run_chain
-from ragqa.chains.map_rerank import NOT_FOUND, parse, quote, same_answer
+from ragqa.chains.map_rerank import NOT_FOUND, contenders, judge, parse, parse_choice, quote, same_answer
 from ragqa.errors import BudgetError
 from ragqa.load import load
 
@@ -174,3 +174,36 @@ def test_map_rerank_quotes_its_source_and_knows_agreeing_answers():
     assert quote("Santa Clara", "in San Francisco") == "Santa Clara"  # not in the chunk: left alone
     assert same_answer("Von Miller.", "von  miller") and not same_answer("Von Miller", "Miller")
     assert not same_answer("", "")
+
+
+@pytest.mark.parametrize("text,n,expected", [
+    ('{"choice": "B"}', 3, 1), ('```json\n{"choice": "a"}\n```', 2, 0), ("C", 3, 2), ("The answer is B) Von Miller", 2, 1),
+    ('{"choice": "D"}', 3, None), ("banana", 3, None), ("", 2, None),
+])
+def test_judge_choice_parser(text, n, expected):
+    assert parse_choice(text, n) == expected
+
+
+def test_contenders_are_distinct_answers_near_the_best():
+    row = lambda rank, answer, ev, found=True: {"rank": rank, "answer": answer, "evidence": ev, "found": found}
+    scored = [row(0, "Bart Starr", 1.0), row(1, "Von Miller", 0.95), row(2, "von miller.", 1.0),
+              row(3, "Cam Newton", 0.5), row(4, "Peyton Manning", 1.0, found=False)]
+    # one entry per answer (its best chunk), only those within NEAR of the best, never a "not found"
+    assert [(o["rank"], o["answer"]) for o in contenders(scored, 30)] == [(0, "Bart Starr"), (2, "von miller.")]
+    assert contenders([row(0, "x", 0.2)], 30) == []  # below the abstention line: nothing to settle
+    assert len(contenders([row(0, "x", 1.0), row(1, "X!", 1.0)], 30)) == 1  # agreement is no tie
+
+
+def test_the_judge_picks_one_of_the_contenders_or_stands_aside(hits, llm):
+    """Real SmolLM2: with JSON the choice is constrained to the candidates' letters; a reply without a letter
+    leaves the evidence order to decide (None), and neither breaks the chain."""
+    from ragqa.chains.base import Trace
+
+    options = [{"rank": 0, "answer": "83,700"}, {"rank": 1, "answer": "Beaverton, Oregon"}]
+    trace = Trace()
+    chosen = judge(QUESTION, options, hits, llm, Budget.for_llm(llm, 16), Prompts(), trace)
+    assert chosen in options
+    step = trace.steps[-1]
+    assert step.name == "judge" and step.calls == 1 and step.detail["candidates"] == ["83,700", "Beaverton, Oregon"]
+    banana = Prompts(rerank_judge="Say only the word banana. {context} {question} {candidates}")
+    assert judge(QUESTION, options, hits, _NoJson(llm), Budget.for_llm(llm, 8), banana, Trace()) is None

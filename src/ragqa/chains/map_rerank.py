@@ -5,7 +5,10 @@ tolerant parser. An unparsable reply scores 0 and never breaks the chain.
 A model's self-score is not evidence (anchors: the 1.5B gave 100/100 to 4 of 5 unrelated paragraphs), so the
 choice rests on three signals: the model's explicit verdict that the context holds the answer (`found`, or a
 "not mentioned"-style reply), how much of the answer is actually in the chunk (extractive support), and the
-self-score, with the retrieval rank as a small prior."""
+self-score, with the retrieval rank as a small prior. When several chunks give different answers with near-equal
+evidence (the 1.5B says found/100 for most chunks that name any plausible entity), one more call shows the model
+those chunks side by side and lets it choose among their answers: a comparison it makes far better than scoring
+each chunk alone, and better than the retrieval rank the tie would otherwise fall to."""
 
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ import json
 import re
 from collections.abc import Callable
 
-from ragqa.chains.base import Answer, Budget, Trace, call_many, cite, source_block
+from ragqa.chains.base import Answer, Budget, Trace, call, call_many, cite, source_block
+from ragqa.errors import BudgetError
 from ragqa.chains.prompts import Prompts
 from ragqa.llm.base import LLM
 from ragqa.types import Hit
@@ -34,6 +38,9 @@ _CJK_CHARS = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af"
 # CJK one character per word; other runs whole but never across CJK ("10号球衣" -> "10", "号", "球", "衣")
 _WORD = re.compile(rf"[{_CJK_CHARS}]|[^\W_{_CJK_CHARS}]+", re.UNICODE)
 _FOUND = re.compile(r'"found"\s*:\s*(true|false)', re.IGNORECASE)
+LETTERS = "ABCDEFGH"
+_LETTER = re.compile(r"\b([A-H])\b")
+NEAR = 0.15  # answers within this much evidence of the best are contenders for the judge
 
 
 def clamp(score: int) -> int:
@@ -110,6 +117,58 @@ def _where(hit: Hit, answer: str) -> Hit:
     return hit.matched(at if at >= 0 else None)
 
 
+def contenders(scored: list[dict], abstain_below: int) -> list[dict]:
+    """One entry per distinct answer (its best chunk) whose evidence is near the best: the tie to settle."""
+    found = sorted((s for s in scored if s["found"]), key=lambda s: (-s["evidence"], s["rank"]))
+    if not found or found[0]["evidence"] * 100 < abstain_below:
+        return []
+    out: list[dict] = []
+    for s in found:
+        if s["evidence"] >= found[0]["evidence"] - NEAR and not any(same_answer(s["answer"], o["answer"]) for o in out):
+            out.append(s)
+    return out[:len(LETTERS)]
+
+
+def parse_choice(text: str, n: int) -> int | None:
+    """The chosen candidate's index from {"choice": "B"} or a bare letter; None when there is none in range."""
+    body = _FENCE.sub("", text.strip()).strip()
+    try:
+        data = json.loads(body[body.find("{"):body.rfind("}") + 1]) if "{" in body else None
+        letter = str(data.get("choice", "")).strip().upper()[:1] if isinstance(data, dict) else None
+    except ValueError:
+        letter = None
+    if not letter:
+        match = _LETTER.search(body)
+        letter = match.group(1) if match else ""
+    at = LETTERS.find(letter) if letter else -1
+    return at if 0 <= at < n else None
+
+
+def judge(question: str, options: list[dict], hits: list[Hit], llm: LLM, budget: Budget, prompts: Prompts,
+          trace: Trace) -> dict | None:
+    """The model reads the contenders' chunks together and picks one answer; None when it cannot (no room, no
+    parsable choice), and the evidence order stands."""
+    letters = LETTERS[:len(options)]
+    context = "\n\n".join(source_block(i, hits[o["rank"]]) for i, o in enumerate(options, 1))
+    candidates = "\n".join(f"{letter}) {o['answer']} (source [{i}])" for i, (letter, o) in
+                           enumerate(zip(letters, options), 1))
+    reply = ('Reply with JSON: {"choice": the letter of the right candidate}.' if llm.supports_json else
+             "Reply with the letter of the right candidate only.")
+    prompt = prompts.rerank_judge.format(context=context, question=question, candidates=candidates) + reply
+    schema = {"type": "object", "properties": {"choice": {"type": "string", "enum": list(letters)}},
+              "required": ["choice"]}
+    with trace.step("judge") as step:
+        try:
+            c = call(llm, [{"role": "user", "content": prompt}], budget, step,
+                     json_schema=schema if llm.supports_json else None)
+        except BudgetError:
+            step.detail = {"skipped": "the contenders' chunks do not fit the window"}
+            return None
+        chosen = parse_choice(c.text, len(options))
+        step.detail = {"candidates": [o["answer"] for o in options], "choice": chosen}
+    return options[chosen] if chosen is not None else None
+
+
 def map_rerank(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts: Prompts, *,
                on_token: Callable[[str], None] | None = None, abstain_below: int = 30) -> Answer:
     trace = Trace()
@@ -133,6 +192,9 @@ def map_rerank(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts
     if not scored:
         return Answer(NOT_FOUND, [], "map_rerank", trace, abstained=True)
     best = max(scored, key=lambda s: (s["evidence"], s["score"], -s["rank"]))  # ties: the better-retrieved chunk
+    options = contenders(scored, abstain_below)
+    if len(options) > 1:
+        best = judge(question, options, hits, llm, budget, prompts, trace) or best
     winner = hits[best["rank"]]
     abstained = not best["found"] or best["evidence"] * 100 < abstain_below
     text = NOT_FOUND if abstained else quote(best["answer"], winner.text)

@@ -43,6 +43,9 @@ class Prompts:
                         "{{\"found\": true if the context contains the answer, \"answer\": the shortest phrase "
                         "from the context that answers, \"score\": integer from 0 (not answered) to 100 (fully "
                         "answered)}}.\n\nContext:\n{context}\n\nQuestion: {question}\n")
+    rerank_judge: str = ("The sources below give different answers to the question. Read them and choose the "
+                         "candidate that answers the question exactly as it is asked.\n\n{context}\n\n"
+                         "Question: {question}\nCandidates:\n{candidates}\n")
     summarize_map: str = "Write a concise summary of the following:\n\n\"{text}\"\n\nCONCISE SUMMARY:"
     summarize_combine: str = ("Write a concise summary of the following summaries of consecutive parts of one "
                               "text, in order:\n\n\"{text}\"\n\nCONCISE SUMMARY:")
