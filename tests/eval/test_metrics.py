@@ -65,3 +65,19 @@ def test_readers_take_each_original_format(tmp_path):
     (tmp_path / "other.json").write_text("[1, 2]")
     with pytest.raises(InputError):
         load_eval_set(tmp_path / "other.json")
+
+
+def test_a_held_out_sample_skips_the_tuning_questions_and_is_reproducible(tmp_path):
+    squad = {"version": "1.1", "data": [{"title": "T", "paragraphs": [
+        {"context": f"Fact {i}.", "qas": [{"id": f"q{i}", "question": f"Q{i}?", "answers": [{"text": str(i)}]}]}
+        for i in range(30)]}]}
+    (tmp_path / "squad.json").write_text(json.dumps(squad))
+    path = tmp_path / "squad.json"
+    tuned = {q.qid for q in load_eval_set(path, limit=10).questions}
+    held = load_eval_set(path, offset=10, sample=5, seed=3)
+    ids = [q.qid for q in held.questions]
+    assert len(ids) == 5 and not tuned & set(ids)
+    assert ids == sorted(ids, key=lambda q: int(q[1:]))  # file order kept
+    assert ids == [q.qid for q in load_eval_set(path, offset=10, sample=5, seed=3).questions]
+    assert ids != [q.qid for q in load_eval_set(path, offset=10, sample=5, seed=4).questions]
+    assert len(held.paragraphs) == 30  # the corpus stays whole

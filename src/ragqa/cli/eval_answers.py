@@ -14,12 +14,14 @@ from ragqa.cli.render import stage_progress
 out = Console(width=None if Console().is_terminal else 160)
 
 
-def run_answers(dataset: Path, chains: list[str], *, limit, json_file, plot_file, collection, retrieval, k) -> None:
+def run_answers(dataset: Path, chains: list[str], *, limit, json_file, plot_file, collection, retrieval, k,
+                offset: int = 0, sample: int | None = None, seed: int = 0) -> None:
     from ragqa.eval.answers import evaluate_answers, plot
 
     with stage_progress() as progress:
         result = evaluate_answers(dataset, settings(), chains=chains, limit=limit, collection=collection,
-                                  retrieval=retrieval, k=k, on_progress=progress)
+                                  retrieval=retrieval, k=k, on_progress=progress, offset=offset, sample=sample,
+                                  seed=seed)
     table = Table("chain", "EM", "F1", "cited gold %", "cited gold | correct %", "abstained %", "n", "calls/q",
                   "tokens/q", "s/q", title=f"{result['set']}: {result['questions']} questions, model {result['model']}, "
                   f"retrieval {result['retrieval']} k={result['k']} (cache: {result['cache']['hits']} hits, "

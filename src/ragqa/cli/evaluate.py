@@ -37,6 +37,10 @@ def eval_(
     retrieval: Annotated[str | None, typer.Option("--retrieval", help="With --answers: the retrieval mode "
                                                   "(default from settings).")] = None,
     k: Annotated[int | None, typer.Option("-k", min=1, help="With --answers: chunks per question.")] = None,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="With --answers: skip the first N questions.")] = 0,
+    sample: Annotated[int | None, typer.Option("--sample", min=1, help="With --answers: a seeded random sample of "
+                                               "N questions (after --offset): a held-out set.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="With --sample: the random seed.")] = 0,
 ) -> None:
     """Retrieval recall@1/2/5/10, all_gold@10 and MRR of each mode (or, with --answers, the chains' EM/F1);
     every paragraph is one ingested document."""
@@ -46,7 +50,8 @@ def eval_(
         from ragqa.cli.eval_answers import run_answers
 
         run_answers(dataset, [c.strip() for c in chain.split(",") if c.strip()], limit=limit, json_file=json_file,
-                    plot_file=plot_file, collection=collection, retrieval=retrieval, k=k)
+                    plot_file=plot_file, collection=collection, retrieval=retrieval, k=k, offset=offset,
+                    sample=sample, seed=seed)
         return
 
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]

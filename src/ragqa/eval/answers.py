@@ -101,14 +101,15 @@ def short_answer_prompts(prompts: Prompts) -> Prompts:
 def evaluate_answers(
     path: str | Path, settings: Settings, *, chains: Sequence[str] = CHAINS, limit: int | None = None,
     retrieval: str | None = None, k: int | None = None, collection: str | None = None,
-    on_progress: Callable[[str, int, int], None] | None = None, keep: bool = False,
+    on_progress: Callable[[str, int, int], None] | None = None, keep: bool = False, offset: int = 0,
+    sample: int | None = None, seed: int = 0,
 ) -> dict:
     """{"set", "questions", "model", "retrieval", "k", "results": {chain: {"em", "f1", "cited_gold", ...}},
     "answers": [...] (with keep=True)}."""
     unknown = [c for c in chains if c not in CHAINS]
     if unknown:
         raise InputError(f"unknown chain '{unknown[0]}'", hint=f"Known: {', '.join(CHAINS)}.")
-    evalset = load_eval_set(path, limit)
+    evalset = load_eval_set(path, limit, offset=offset, sample=sample, seed=seed)
     notify = on_progress or (lambda stage, done, total: None)
     retrieval = retrieval or settings.retrieval
     k = k or settings.k
@@ -149,6 +150,7 @@ def evaluate_answers(
         out = {"set": evalset.name, "language": evalset.language, "questions": len(evalset.questions),
                "paragraphs": len(evalset.paragraphs), "model": llm.name, "retrieval": retrieval, "k": k,
                "neighbours": settings.context_neighbours,
+               "selection": {"offset": offset, "sample": sample, "seed": seed, "limit": limit},
                "cache": {"hits": llm.hits, "misses": llm.misses}, "ingest_seconds": round(report.seconds, 2),
                "results": results}
         if keep:

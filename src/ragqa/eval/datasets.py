@@ -7,6 +7,7 @@ document each) and the questions with their gold paragraph ids and gold answers.
 from __future__ import annotations
 
 import json
+import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,12 +44,25 @@ class EvalSet:
 
     def limit(self, n: int | None) -> EvalSet:
         """The first `n` questions (the corpus stays whole, so the task stays as hard)."""
-        if n is None:
+        return self.select(limit=n)
+
+    def select(self, *, offset: int = 0, limit: int | None = None, sample: int | None = None,
+               seed: int = 0) -> EvalSet:
+        """Questions after the first `offset`, then a seeded random `sample` of them (kept in file order), then the
+        first `limit`: `offset=100, sample=100` is a held-out set for settings tuned on the first 100."""
+        questions = self.questions[offset:]
+        if sample is not None and sample < len(questions):
+            keep = sorted(random.Random(seed).sample(range(len(questions)), sample))
+            questions = [questions[i] for i in keep]
+        if limit is not None:
+            questions = questions[:limit]
+        if len(questions) == len(self.questions):
             return self
-        return EvalSet(self.name, self.format, self.paragraphs, self.questions[:n], self.language, self.notes)
+        return EvalSet(self.name, self.format, self.paragraphs, questions, self.language, self.notes)
 
 
-def load_eval_set(path: str | Path, limit: int | None = None) -> EvalSet:
+def load_eval_set(path: str | Path, limit: int | None = None, *, offset: int = 0, sample: int | None = None,
+                  seed: int = 0) -> EvalSet:
     """Reads the file in its original format, picked by its structure; HotpotQA and MuSiQue take their paragraphs
     from `<name>_corpus.json` beside the file when present, else from the questions' own contexts."""
     path = Path(path)
@@ -73,7 +87,7 @@ def load_eval_set(path: str | Path, limit: int | None = None) -> EvalSet:
                          hint="Pass the original file (SQuAD v1.1 format, HotpotQA or MuSiQue).")
     if corpus is not None:
         out.notes.append(f"paragraphs from {corpus_path.name}")
-    return out.limit(limit)
+    return out.select(offset=offset, limit=limit, sample=sample, seed=seed)
 
 
 def _squad(name: str, data: dict) -> EvalSet:
