@@ -195,15 +195,18 @@ def test_contenders_are_distinct_answers_near_the_best():
 
 
 def test_the_judge_picks_one_of_the_contenders_or_stands_aside(hits, llm):
-    """Real SmolLM2: with JSON the choice is constrained to the candidates' letters; a reply without a letter
-    leaves the evidence order to decide (None), and neither breaks the chain."""
+    """Real SmolLM2: with JSON the choice is constrained to the candidates' letters and asked in both orders; a
+    reply without a letter leaves the evidence order to decide (None), and neither breaks the chain."""
     from ragqa.chains.base import Trace
 
     options = [{"rank": 0, "answer": "83,700"}, {"rank": 1, "answer": "Beaverton, Oregon"}]
     trace = Trace()
     chosen = judge(QUESTION, options, hits, llm, Budget.for_llm(llm, 16), Prompts(), trace)
-    assert chosen in options
+    assert chosen is None or chosen in options
     step = trace.steps[-1]
-    assert step.name == "judge" and step.calls == 1 and step.detail["candidates"] == ["83,700", "Beaverton, Oregon"]
+    assert step.name == "judge" and step.calls == 2  # both candidate orders
+    assert step.detail["candidates"] == ["83,700", "Beaverton, Oregon"] and len(step.detail["votes"]) == 2
+    # a choice is kept only when it survives the swap
+    assert (chosen is None) == (step.detail["votes"][0] != step.detail["votes"][1] or step.detail["votes"][0] is None)
     banana = Prompts(rerank_judge="Say only the word banana. {context} {question} {candidates}")
     assert judge(QUESTION, options, hits, _NoJson(llm), Budget.for_llm(llm, 8), banana, Trace()) is None

@@ -6,9 +6,9 @@ A model's self-score is not evidence (anchors: the 1.5B gave 100/100 to 4 of 5 u
 choice rests on three signals: the model's explicit verdict that the context holds the answer (`found`, or a
 "not mentioned"-style reply), how much of the answer is actually in the chunk (extractive support), and the
 self-score, with the retrieval rank as a small prior. When several chunks give different answers with near-equal
-evidence (the 1.5B says found/100 for most chunks that name any plausible entity), one more call shows the model
-those chunks side by side and lets it choose among their answers: a comparison it makes far better than scoring
-each chunk alone, and better than the retrieval rank the tie would otherwise fall to."""
+evidence (the 1.5B says found/100 for most chunks that name any plausible entity), a judge shows the model those
+chunks side by side and lets it choose among their answers, in two candidate orders; a choice that survives the
+swap settles the tie, else the retrieval rank does."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Callable
 
-from ragqa.chains.base import Answer, Budget, Trace, call, call_many, cite, source_block
+from ragqa.chains.base import Answer, Budget, Trace, call_many, cite, source_block
 from ragqa.errors import BudgetError
 from ragqa.chains.prompts import Prompts
 from ragqa.llm.base import LLM
@@ -146,26 +146,36 @@ def parse_choice(text: str, n: int) -> int | None:
 
 def judge(question: str, options: list[dict], hits: list[Hit], llm: LLM, budget: Budget, prompts: Prompts,
           trace: Trace) -> dict | None:
-    """The model reads the contenders' chunks together and picks one answer; None when it cannot (no room, no
-    parsable choice), and the evidence order stands."""
+    """The model reads the contenders' chunks together and picks one answer, twice: in evidence order and in
+    reverse. A small model leans towards a position (the 1.5B often took the last candidate); a choice that
+    survives the swap is kept, otherwise None and the evidence order stands (also when there is no room or no
+    parsable choice)."""
     letters = LETTERS[:len(options)]
-    context = "\n\n".join(source_block(i, hits[o["rank"]]) for i, o in enumerate(options, 1))
-    candidates = "\n".join(f"{letter}) {o['answer']} (source [{i}])" for i, (letter, o) in
-                           enumerate(zip(letters, options), 1))
     reply = ('Reply with JSON: {"choice": the letter of the right candidate}.' if llm.supports_json else
              "Reply with the letter of the right candidate only.")
-    prompt = prompts.rerank_judge.format(context=context, question=question, candidates=candidates) + reply
     schema = {"type": "object", "properties": {"choice": {"type": "string", "enum": list(letters)}},
               "required": ["choice"]}
+
+    def ask(order: list[int]) -> list[dict]:
+        shown = [options[i] for i in order]
+        context = "\n\n".join(source_block(n, hits[o["rank"]]) for n, o in enumerate(shown, 1))
+        candidates = "\n".join(f"{letter}) {o['answer']} (source [{n}])" for n, (letter, o) in
+                               enumerate(zip(letters, shown), 1))
+        return [{"role": "user", "content": prompts.rerank_judge.format(
+            context=context, question=question, candidates=candidates) + reply}]
+
+    orders = [list(range(len(options))), list(reversed(range(len(options))))]
     with trace.step("judge") as step:
         try:
-            c = call(llm, [{"role": "user", "content": prompt}], budget, step,
-                     json_schema=schema if llm.supports_json else None)
+            replies = call_many(llm, [ask(o) for o in orders], budget, step,
+                                json_schema=schema if llm.supports_json else None)
         except BudgetError:
             step.detail = {"skipped": "the contenders' chunks do not fit the window"}
             return None
-        chosen = parse_choice(c.text, len(options))
-        step.detail = {"candidates": [o["answer"] for o in options], "choice": chosen}
+        picks = [parse_choice(c.text, len(options)) for c in replies]
+        votes = [order[p] if p is not None else None for order, p in zip(orders, picks)]
+        chosen = votes[0] if votes[0] is not None and votes[0] == votes[1] else None
+        step.detail = {"candidates": [o["answer"] for o in options], "votes": votes, "choice": chosen}
     return options[chosen] if chosen is not None else None
 
 
