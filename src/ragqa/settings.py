@@ -104,7 +104,7 @@ class Settings(BaseSettings):
         "configured LLM, cached; seconds per chunk on a CPU), auto (llm with the openai/vllm backends, else fast)")
 
     k: int = Field(5, ge=1, description="chunks retrieved per question")
-    context_neighbours: int = Field(1, ge=0, le=5, description="chunks on each side of a hit that the LLM reads "
+    context_neighbours: int = Field(0, ge=0, le=5, description="chunks on each side of a hit that the LLM reads "
                                     "with it; touching hits of one document become one passage (0: chunks alone)")
     chain: Literal["auto", "stuff", "map_reduce", "refine", "map_rerank"] = Field("auto", description="answer chain")
     retrieval: Literal["dense", "lexical", "hybrid", "graph", "auto"] = Field(
