@@ -414,7 +414,7 @@ class Collection:
         answer = run_chain(chain or self.settings.chain, question, hits, llm,
                            budget=Budget.for_llm(llm, max_tokens or self.settings.llm.max_tokens),
                            prompts=Prompts.load(self.settings.prompts_file), on_token=on_token,
-                           abstain_below=self.settings.abstain_below)
+                           abstain_below=self.settings.abstain_below, judge=self.settings.rerank_judge)
         answer.detail["retrieval"] = {"mode": retrieval or self.settings.retrieval, "k": retrieved,
                                       "passages": len(hits), "neighbours": self.settings.context_neighbours,
                                       "seconds": round(retrieve_seconds, 3)}

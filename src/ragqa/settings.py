@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     retrieval: Literal["dense", "lexical", "hybrid", "graph", "auto"] = Field(
         "auto", description="retrieval mode; auto weighs BM25, vectors and graph expansion per question")
     abstain_below: int = Field(30, ge=0, le=100, description="map_rerank answers scoring below this abstain")
+    rerank_judge: bool = Field(False, description="map_rerank: when chunks give different answers with near-equal "
+                               "evidence, 2 more calls let the model choose among them side by side")
     prompts_file: Path | None = Field(None, description="TOML file overriding prompt texts (keys as in chains/prompts.py)")
     llm: LLMSettings = Field(default_factory=LLMSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)

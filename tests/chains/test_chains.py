@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from ragqa.chains import Budget, Prompts, run_chain
-from ragqa.chains.map_rerank import NOT_FOUND, contenders, judge, parse, parse_choice, quote, same_answer
+from ragqa.chains.map_rerank import NOT_FOUND, contenders, judge_tie, parse, parse_choice, quote, same_answer
 from ragqa.errors import BudgetError
 from ragqa.load import load
 
@@ -201,7 +201,7 @@ def test_the_judge_picks_one_of_the_contenders_or_stands_aside(hits, llm):
 
     options = [{"rank": 0, "answer": "83,700"}, {"rank": 1, "answer": "Beaverton, Oregon"}]
     trace = Trace()
-    chosen = judge(QUESTION, options, hits, llm, Budget.for_llm(llm, 16), Prompts(), trace)
+    chosen = judge_tie(QUESTION, options, hits, llm, Budget.for_llm(llm, 16), Prompts(), trace)
     assert chosen is None or chosen in options
     step = trace.steps[-1]
     assert step.name == "judge" and step.calls == 2  # both candidate orders
@@ -209,4 +209,4 @@ def test_the_judge_picks_one_of_the_contenders_or_stands_aside(hits, llm):
     # a choice is kept only when it survives the swap
     assert (chosen is None) == (step.detail["votes"][0] != step.detail["votes"][1] or step.detail["votes"][0] is None)
     banana = Prompts(rerank_judge="Say only the word banana. {context} {question} {candidates}")
-    assert judge(QUESTION, options, hits, _NoJson(llm), Budget.for_llm(llm, 8), banana, Trace()) is None
+    assert judge_tie(QUESTION, options, hits, _NoJson(llm), Budget.for_llm(llm, 8), banana, Trace()) is None

@@ -23,11 +23,11 @@ __all__ = ["Answer", "Budget", "Trace", "Prompts", "CHAINS", "run_chain"]
 
 def run_chain(name: str, question: str, hits: list[Hit], llm: LLM, *, budget: Budget | None = None,
               prompts: Prompts | None = None, on_token: Callable[[str], None] | None = None,
-              abstain_below: int = 30) -> Answer:
+              abstain_below: int = 30, judge: bool = False) -> Answer:
     budget = budget or Budget.for_llm(llm)
     prompts = prompts or Prompts()
     if name == "auto":
-        return _auto(question, hits, llm, budget, prompts, on_token, abstain_below)
+        return _auto(question, hits, llm, budget, prompts, on_token, abstain_below, judge)
     if name == "stuff":
         return stuff(question, hits, llm, budget, prompts, on_token=on_token)
     if name == "map_reduce":
@@ -35,16 +35,17 @@ def run_chain(name: str, question: str, hits: list[Hit], llm: LLM, *, budget: Bu
     if name == "refine":
         return refine(question, hits, llm, budget, prompts, on_token=on_token)
     if name == "map_rerank":
-        return map_rerank(question, hits, llm, budget, prompts, on_token=on_token, abstain_below=abstain_below)
+        return map_rerank(question, hits, llm, budget, prompts, on_token=on_token, abstain_below=abstain_below,
+                          judge=judge)
     raise ConfigError(f"unknown chain '{name}'", hint=f"Known: {', '.join(CHAINS)}.")
 
 
 def _auto(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts: Prompts,
-          on_token: Callable[[str], None] | None, abstain_below: int) -> Answer:
+          on_token: Callable[[str], None] | None, abstain_below: int, judge: bool = False) -> Answer:
     """map_rerank for a factoid answered by one chunk; stuff when it fits; else map_reduce (chains/auto.py)."""
     first = None
     if prefers_map_rerank(question, hits):
-        first = map_rerank(question, hits, llm, budget, prompts, abstain_below=abstain_below)
+        first = map_rerank(question, hits, llm, budget, prompts, abstain_below=abstain_below, judge=judge)
         if not first.abstained:
             if on_token:
                 on_token(first.answer)

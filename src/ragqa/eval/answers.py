@@ -135,7 +135,7 @@ def evaluate_answers(
             for chain in chains:
                 started = time.perf_counter()
                 answer = run_chain(chain, q.question, hits, llm, budget=budget, prompts=prompts,
-                                   abstain_below=settings.abstain_below)
+                                   abstain_below=settings.abstain_below, judge=settings.rerank_judge)
                 seconds = time.perf_counter() - started
                 prediction = "" if answer.abstained else clean_prediction(answer.answer)
                 cited = {pid_of.get(s.doc_id, s.doc_id) for s in answer.sources}
@@ -149,7 +149,7 @@ def evaluate_answers(
         results = {chain: summarise(r) for chain, r in rows.items()}
         out = {"set": evalset.name, "language": evalset.language, "questions": len(evalset.questions),
                "paragraphs": len(evalset.paragraphs), "model": llm.name, "retrieval": retrieval, "k": k,
-               "neighbours": settings.context_neighbours,
+               "neighbours": settings.context_neighbours, "rerank_judge": settings.rerank_judge,
                "selection": {"offset": offset, "sample": sample, "seed": seed, "limit": limit},
                "cache": {"hits": llm.hits, "misses": llm.misses}, "ingest_seconds": round(report.seconds, 2),
                "results": results}
