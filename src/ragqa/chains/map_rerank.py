@@ -48,15 +48,25 @@ def clamp(score: int) -> int:
     return max(0, min(100, score))
 
 
-def parse(text: str) -> tuple[str, int, bool]:
-    """(answer, score, parsed). JSON first (fences stripped), then 'Answer ... Score: N'."""
+def json_object(text: str) -> dict | None:
+    """The JSON object in a reply (a ```json fence and text around it allowed), or None."""
     body = _FENCE.sub("", text.strip()).strip()
     start, end = body.find("{"), body.rfind("}")
-    if start != -1 and end > start:
+    if start == -1 or end <= start:
+        return None
+    try:
+        data = json.loads(body[start:end + 1])
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def parse(text: str) -> tuple[str, int, bool]:
+    """(answer, score, parsed). JSON first (fences stripped), then 'Answer ... Score: N'."""
+    data = json_object(text)
+    if data is not None and "answer" in data:
         try:
-            data = json.loads(body[start:end + 1])
-            if isinstance(data, dict) and "answer" in data:
-                return str(data["answer"]).strip(), clamp(int(float(data.get("score", 0)))), True
+            return str(data["answer"]).strip(), clamp(int(float(data.get("score", 0)))), True
         except (ValueError, TypeError):
             pass
     match = _SCORE.search(text)
@@ -132,14 +142,10 @@ def contenders(scored: list[dict], abstain_below: int) -> list[dict]:
 
 def parse_choice(text: str, n: int) -> int | None:
     """The chosen candidate's index from {"choice": "B"} or a bare letter; None when there is none in range."""
-    body = _FENCE.sub("", text.strip()).strip()
-    try:
-        data = json.loads(body[body.find("{"):body.rfind("}") + 1]) if "{" in body else None
-        letter = str(data.get("choice", "")).strip().upper()[:1] if isinstance(data, dict) else None
-    except ValueError:
-        letter = None
+    data = json_object(text)
+    letter = str(data.get("choice", "")).strip().upper()[:1] if data is not None else None
     if not letter:
-        match = _LETTER.search(body)
+        match = _LETTER.search(_FENCE.sub("", text.strip()))
         letter = match.group(1) if match else ""
     at = LETTERS.find(letter) if letter else -1
     return at if 0 <= at < n else None
