@@ -185,7 +185,9 @@ def test_judge_choice_parser(text, n, expected):
 
 
 def test_contenders_are_distinct_answers_near_the_best():
-    row = lambda rank, answer, ev, found=True: {"rank": rank, "answer": answer, "evidence": ev, "found": found}
+    def row(rank, answer, ev, found=True):
+        return {"rank": rank, "answer": answer, "evidence": ev, "found": found}
+
     scored = [row(0, "Bart Starr", 1.0), row(1, "Von Miller", 0.95), row(2, "von miller.", 1.0),
               row(3, "Cam Newton", 0.5), row(4, "Peyton Manning", 1.0, found=False)]
     # one entry per answer (its best chunk), only those within NEAR of the best, never a "not found"

@@ -18,8 +18,8 @@ import re
 from collections.abc import Callable
 
 from ragqa.chains.base import Answer, Budget, Trace, call_many, cite, source_block
-from ragqa.errors import BudgetError
 from ragqa.chains.prompts import Prompts
+from ragqa.errors import BudgetError
 from ragqa.llm.base import LLM
 from ragqa.types import Hit
 
