@@ -10,7 +10,17 @@ import sys
 import pytest
 
 from conftest import CACHE, data_file
-from ragqa.eval.answers import clean_prediction, exact_match, f1, normalize_answer, summarise
+from ragqa.chains import Prompts
+from ragqa.chains.stuff import messages
+from ragqa.eval.answers import (
+    SHORT,
+    clean_prediction,
+    exact_match,
+    f1,
+    normalize_answer,
+    short_answer_prompts,
+    summarise,
+)
 from ragqa.llm.cached import CachedLLM
 
 
@@ -31,6 +41,16 @@ def test_squad_normalisation_and_scores_by_hand():
 def test_predictions_lose_citation_markers_and_full_stops():
     assert clean_prediction("Denver Broncos [1].") == "Denver Broncos"
     assert clean_prediction("83,700 [2, 3]\nBecause ...") == "83,700"
+
+
+def test_the_short_answer_instruction_follows_the_question_and_drops_the_marker_request():
+    question = "Who won?"
+    plain = messages(question, [], Prompts())
+    short = messages(question, [], short_answer_prompts(Prompts()))
+    assert "Cite the sources" in plain[0]["content"]  # a user's answer asks for [n] markers
+    assert "Cite the sources" not in short[0]["content"] and SHORT not in short[0]["content"]
+    assert f"Question: {question}{SHORT}\nHelpful Answer:" in short[1]["content"]
+    assert SHORT not in plain[1]["content"]
 
 
 def test_summary_by_hand():

@@ -92,8 +92,11 @@ def clean_prediction(text: str) -> str:
 # -- a resumable LLM ------------------------------------------------------------------------------------------
 # -- the evaluation -------------------------------------------------------------------------------------------
 def short_answer_prompts(prompts: Prompts) -> Prompts:
-    """The benchmarks score short answers (SQuAD-style), so every chain is asked for one."""
-    return replace(prompts, system=prompts.system + SHORT, combine=prompts.combine.replace(
+    """The benchmarks score short answers (SQuAD-style), so every chain is asked for one, right after the
+    question (where a small model heeds it: SQuAD 100 stuff EM 52 -> 53 against the end of the system
+    prompt) and without stuff's request for [n] markers, which a bare phrase has no room for (-> 59)."""
+    return replace(prompts, cite="", stuff=prompts.stuff.replace("{question}", "{question}" + SHORT),
+                   combine=prompts.combine.replace(
         "FINAL ANSWER:", SHORT.strip() + "\nFINAL ANSWER:"), refine_initial=prompts.refine_initial + SHORT,
         refine=prompts.refine + SHORT)
 
