@@ -94,7 +94,8 @@ def clean_prediction(text: str) -> str:
 def short_answer_prompts(prompts: Prompts) -> Prompts:
     """The benchmarks score short answers (SQuAD-style), so every chain is asked for one, right after the
     question (where a small model heeds it: SQuAD 100 stuff EM 52 -> 53 against the end of the system
-    prompt) and without stuff's request for [n] markers, which a bare phrase has no room for (-> 59)."""
+    prompt) and without stuff's request for [n] markers, which a bare phrase has no room for (-> 59). The
+    placement costs CMRC's clause answers 8 (docs/answers.md, Session 5)."""
     return replace(prompts, cite="", stuff=prompts.stuff.replace("{question}", "{question}" + SHORT),
                    combine=prompts.combine.replace(
         "FINAL ANSWER:", SHORT.strip() + "\nFINAL ANSWER:"), refine_initial=prompts.refine_initial + SHORT,
