@@ -81,3 +81,14 @@ def test_a_held_out_sample_skips_the_tuning_questions_and_is_reproducible(tmp_pa
     assert ids == [q.qid for q in load_eval_set(path, offset=10, sample=5, seed=3).questions]
     assert ids != [q.qid for q in load_eval_set(path, offset=10, sample=5, seed=4).questions]
     assert len(held.paragraphs) == 30  # the corpus stays whole
+
+
+def test_a_question_with_no_text_is_skipped_with_a_note(tmp_path):
+    data = {"version": "v1", "data": [{"title": "T", "paragraphs": [{"context": "Paris is in France.", "qas": [
+        {"id": "a", "question": "Where is Paris?", "answers": [{"text": "France", "answer_start": 12}]},
+        {"id": "b", "question": "  ", "answers": [{"text": "France", "answer_start": 12}]}]}]}]}
+    path = tmp_path / "set.json"
+    path.write_text(json.dumps(data))
+    evalset = load_eval_set(path)
+    assert [q.qid for q in evalset.questions] == ["a"]
+    assert any("skipped 1 question" in n and "b" in n for n in evalset.notes)

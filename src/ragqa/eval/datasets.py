@@ -7,6 +7,7 @@ document each) and the questions with their gold paragraph ids and gold answers.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from pathlib import Path
 from ragqa.errors import InputError
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,11 @@ def load_eval_set(path: str | Path, limit: int | None = None, *, offset: int = 0
                          hint="Pass the original file (SQuAD v1.1 format, HotpotQA or MuSiQue).")
     if corpus is not None:
         out.notes.append(f"paragraphs from {corpus_path.name}")
+    blank = [q.qid for q in out.questions if not q.question.strip()]
+    if blank:  # the CMRC 2018 trial file has two; one would stop a whole run with "empty query"
+        out.questions = [q for q in out.questions if q.question.strip()]
+        out.notes.append(f"skipped {len(blank)} question(s) with no text: {', '.join(blank[:5])}")
+        log.warning("%s: %s", path.name, out.notes[-1])
     return out.select(offset=offset, limit=limit, sample=sample, seed=seed)
 
 
