@@ -72,4 +72,8 @@ class Prompts:
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"unknown prompt names in {path}: {sorted(unknown)}", hint=f"Known: {sorted(known)}.")
+        if "system" in data and "cite" not in data:
+            # Before `cite` had its own key it was the end of `system`: a file that sets `system` alone means
+            # the whole system prompt, as it did then (and does not get the sentence twice).
+            data["cite"] = ""
         return replace(cls(), **data)
