@@ -245,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", default=DEFAULT_SET, help=f"QA file relative to $RAGQA_DATA, or a path (default "
                     f"{DEFAULT_SET})")
     ap.add_argument("--limit", type=int, default=100, help="the first N questions (the corpus stays whole)")
+    ap.add_argument("--offset", type=int, default=0, help="skip the first N questions (to extend an earlier run)")
     ap.add_argument("-k", type=int, default=5, help="chunks retrieved per question")
     ap.add_argument("--chains", default=",".join(CHAINS), help="comma-separated, of " + ",".join(CHAINS))
     ap.add_argument("--model", default="qwen2.5-coder-1.5b", help="GGUF: registry name or path")
@@ -274,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     from ragqa.settings import Settings
 
     path = resolve_set(args.set)
-    evalset = load_eval_set(path, args.limit)
+    evalset = load_eval_set(path, args.limit, offset=args.offset)
     out_path = args.out or ROOT / "bench" / "results" / f"answers_vs_langchain_{path.stem}.json"
     base = Settings()
     if args.max_tokens is None:
@@ -291,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": [Path(sys.executable).name, *sys.argv],
         "model": {"name": args.model, "gguf": str(gguf), "n_ctx": args.n_ctx, "max_tokens": args.max_tokens,
                   "server_threads": args.server_threads, "temperature": 0},
-        "options": {"limit": args.limit, "k": args.k, "chains": chains, "instruction": args.instruction,
+        "options": {"limit": args.limit, "offset": args.offset, "k": args.k, "chains": chains, "instruction": args.instruction,
                     "short_sentence": SHORT.strip(), "retrieval": base.retrieval,
                     "abstain_below": base.abstain_below, "skip_langchain": args.skip_langchain},
         "chains": {}}
