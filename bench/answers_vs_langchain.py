@@ -21,7 +21,7 @@ For one shared QA file (`--set`, relative to $RAGQA_DATA; SQuAD v1.1 / CMRC, Hot
    - `prompts` (default): ragqa gets it through `short_answer_prompts` (after the question in its stuff prompt,
      which then drops its request for [n] markers, and at the end of its combine and refine prompts: how
      `ragqa eval --answers` asks); LangChain, whose prompts cannot take it without rewriting them,
-     gets the very same sentence (`ragqa.eval.answers.SHORT`) appended to the question text, so it appears in every
+     gets the very same sentence (`ragqa.eval.answers.short_instruction(language)`) appended to the question text, so it appears in every
      one of its prompts that carries `{question}` (all steps of all four chain types).
    - `question`: both sides get the sentence appended to the question text and their own default prompts
      (`Prompts()` for ragqa), the most symmetric setting.
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _sigterm)
 
     from ragqa.chains import Budget, Prompts
-    from ragqa.eval.answers import SHORT, short_answer_prompts
+    from ragqa.eval.answers import short_answer_prompts, short_instruction
     from ragqa.eval.datasets import load_eval_set
     from ragqa.llm.openai_compat import OpenAICompatLLM
     from ragqa.llm.registry import gguf_path
@@ -281,10 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_tokens is None:
         args.max_tokens = base.llm.max_tokens
     gguf = gguf_path(args.model, base.cache_dir / "models")  # where ragqa assembles split models
+    short = short_instruction(evalset.language)
     if args.instruction == "prompts":
-        ragqa_prompts, ragqa_suffix, lc_suffix = short_answer_prompts(Prompts()), "", SHORT
+        ragqa_prompts, ragqa_suffix, lc_suffix = short_answer_prompts(Prompts(), evalset.language), "", short
     else:
-        ragqa_prompts, ragqa_suffix, lc_suffix = Prompts(), SHORT, SHORT
+        ragqa_prompts, ragqa_suffix, lc_suffix = Prompts(), short, short
 
     results: dict = {
         "benchmark": "answers_vs_langchain", "set": evalset.name, "file": str(path), "language": evalset.language,
@@ -293,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": {"name": args.model, "gguf": str(gguf), "n_ctx": args.n_ctx, "max_tokens": args.max_tokens,
                   "server_threads": args.server_threads, "temperature": 0},
         "options": {"limit": args.limit, "offset": args.offset, "k": args.k, "chains": chains, "instruction": args.instruction,
-                    "short_sentence": SHORT.strip(), "retrieval": base.retrieval,
+                    "short_sentence": short.strip(), "retrieval": base.retrieval,
                     "abstain_below": base.abstain_below, "skip_langchain": args.skip_langchain},
         "chains": {}}
     status = 0

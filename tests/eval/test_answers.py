@@ -14,11 +14,13 @@ from ragqa.chains import Prompts
 from ragqa.chains.stuff import messages
 from ragqa.eval.answers import (
     SHORT,
+    SHORT_ZH,
     clean_prediction,
     exact_match,
     f1,
     normalize_answer,
     short_answer_prompts,
+    short_instruction,
     summarise,
 )
 from ragqa.llm.cached import CachedLLM
@@ -51,6 +53,16 @@ def test_the_short_answer_instruction_follows_the_question_and_drops_the_marker_
     assert "Cite the sources" not in short[0]["content"] and SHORT not in short[0]["content"]
     assert f"Question: {question}{SHORT}\nHelpful Answer:" in short[1]["content"]
     assert SHORT not in plain[1]["content"]
+
+
+def test_a_chinese_set_is_asked_in_chinese_for_the_contexts_own_words():
+    question = "锣鼓经是什么？"
+    short = short_answer_prompts(Prompts(), "zh")
+    assert f"Question: {question}{SHORT_ZH}\nHelpful Answer:" in messages(question, [], short)[1]["content"]
+    assert SHORT not in short.stuff and SHORT.strip() not in short.combine and SHORT not in short.refine
+    assert "copied exactly" in short.rerank_json and "shortest phrase" not in short.rerank_json
+    assert "shortest phrase" in short_answer_prompts(Prompts(), "en").rerank_json
+    assert short_instruction("zh") == SHORT_ZH and short_instruction("en") == SHORT
 
 
 def test_summary_by_hand():

@@ -39,6 +39,13 @@ _PUNCT = set(string.punctuation) | {"，", "。", "！", "？", "；", "：", "�
 
 SHORT = (" Answer with the shortest phrase from the context that answers the question (a name, number, date or "
          "a few words), not a sentence.")
+# Chinese sets (CMRC) annotate clauses, not shortest phrases, and "the shortest phrase" next to the question is
+# obeyed too well ("1903" for "1903年"): a Chinese question gets a Chinese request for the context's own words,
+# and map_rerank's JSON asks for them too (docs/answers.md, Session 7: held-out CMRC trial 50: auto EM 28 -> 34).
+SHORT_ZH = " 请用上下文中的原文回答，只摘录能回答问题的那部分文字，不要整句话，也不要解释。"
+_RERANK_SHORT = "the shortest phrase from the context that answers"
+_RERANK_ZH = ("the words of the context that answer, copied exactly (a name, number, date, or the part of a sentence "
+              "that answers)")
 
 
 # -- SQuAD / CMRC metrics -------------------------------------------------------------------------------------
@@ -91,15 +98,23 @@ def clean_prediction(text: str) -> str:
 
 # -- a resumable LLM ------------------------------------------------------------------------------------------
 # -- the evaluation -------------------------------------------------------------------------------------------
-def short_answer_prompts(prompts: Prompts) -> Prompts:
+def short_instruction(language: str) -> str:
+    """The sentence asking for a short answer, in the set's language ("zh": Chinese; anything else: English)."""
+    return SHORT_ZH if language == "zh" else SHORT
+
+
+def short_answer_prompts(prompts: Prompts, language: str = "en") -> Prompts:
     """The benchmarks score short answers (SQuAD-style), so every chain is asked for one, right after the
     question (where a small model heeds it: SQuAD 100 stuff EM 52 -> 53 against the end of the system
-    prompt) and without stuff's request for [n] markers, which a bare phrase has no room for (-> 59). The
-    placement costs CMRC's clause answers 8 (docs/answers.md, Session 5)."""
-    return replace(prompts, cite="", stuff=prompts.stuff.replace("{question}", "{question}" + SHORT),
-                   combine=prompts.combine.replace(
-        "FINAL ANSWER:", SHORT.strip() + "\nFINAL ANSWER:"), refine_initial=prompts.refine_initial + SHORT,
-        refine=prompts.refine + SHORT)
+    prompt) and without stuff's request for [n] markers, which a bare phrase has no room for (-> 59). Chinese
+    sets get `SHORT_ZH` and map_rerank's JSON asks for the context's words, not the shortest phrase."""
+    short = short_instruction(language)
+    out = replace(prompts, cite="", stuff=prompts.stuff.replace("{question}", "{question}" + short),
+                  combine=prompts.combine.replace("FINAL ANSWER:", short.strip() + "\nFINAL ANSWER:"),
+                  refine_initial=prompts.refine_initial + short, refine=prompts.refine + short)
+    if language == "zh":
+        out = replace(out, rerank_json=out.rerank_json.replace(_RERANK_SHORT, _RERANK_ZH))
+    return out
 
 
 def evaluate_answers(
@@ -132,7 +147,7 @@ def evaluate_answers(
             raise InputError(f"{len(report.failed)} paragraphs failed to ingest: {report.failed[0].reason}")
         llm = CachedLLM(backends.llm(settings), settings.cache_dir / "eval-llm.sqlite")
         budget = Budget.for_llm(llm, settings.llm.max_tokens)
-        prompts = short_answer_prompts(Prompts.load(settings.prompts_file))
+        prompts = short_answer_prompts(Prompts.load(settings.prompts_file), evalset.language)
         rows: dict[str, list[dict]] = {c: [] for c in chains}
         for i, q in enumerate(evalset.questions):
             hits = coll.passages(coll.search(q.question, k=k, mode=retrieval))
