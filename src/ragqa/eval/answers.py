@@ -96,7 +96,6 @@ def clean_prediction(text: str) -> str:
     return first.rstrip(".。").strip()
 
 
-# -- a resumable LLM ------------------------------------------------------------------------------------------
 # -- the evaluation -------------------------------------------------------------------------------------------
 def short_instruction(language: str) -> str:
     """The sentence asking for a short answer, in the set's language ("zh": Chinese; anything else: English)."""
