@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 from ragqa.chains.prompts import Prompts
+from ragqa.chains.stuff import messages
 from ragqa.errors import ConfigError
+from ragqa.types import Hit
 
 
 def _file(tmp_path: Path, text: str) -> Path:
@@ -33,9 +35,25 @@ def test_a_file_that_sets_system_and_cite_gets_both(tmp_path):
 
 
 def test_other_keys_leave_the_citation_request_alone(tmp_path):
+    prompts = Prompts.load(_file(tmp_path, 'combine = "{summaries}\\nQ: {question}\\nA:"\n'))
+    assert prompts.combine == "{summaries}\nQ: {question}\nA:"
+    assert prompts.cite == Prompts().cite and prompts.stuff_context == Prompts().stuff_context
+
+
+def test_stuff_puts_the_context_in_the_system_message_and_the_question_last_alone():
+    hits = [Hit(7, "d", "report.pdf", 3, 3, "Revenue was 83,700.", 1.0)]
+    system, user = messages("What was revenue?", hits, Prompts())
+    assert system["content"].startswith(Prompts().system + Prompts().cite)
+    assert system["content"].endswith("[1] (report.pdf, p. 3)\nRevenue was 83,700.")
+    assert user["content"] == "What was revenue?"
+
+
+def test_a_stuff_prompt_that_holds_the_context_itself_gets_it_once(tmp_path):
+    # Written before `stuff_context` existed, when `stuff` was the user message with the context in it.
     prompts = Prompts.load(_file(tmp_path, 'stuff = "{context}\\nQ: {question}\\nA:"\n'))
-    assert prompts.stuff == "{context}\nQ: {question}\nA:"
-    assert prompts.cite == Prompts().cite
+    system, user = messages("Who?", [Hit(1, "d", "a.txt", 1, 1, "Ann did.", 1.0)], prompts)
+    assert user["content"] == "[1] (a.txt, p. 1)\nAnn did.\nQ: Who?\nA:"
+    assert "Ann did." not in system["content"] and system["content"] == Prompts().system + Prompts().cite
 
 
 def test_unknown_keys_and_broken_toml_are_clear_errors(tmp_path):

@@ -18,7 +18,12 @@ class Prompts:
     # short-answer instruction the 1.5B reads it as a second, conflicting format (SQuAD 100: stuff EM 53 -> 59
     # without it, docs/answers.md); the answer's sources are cited structurally either way.
     cite: str = " Cite the sources you use by their number, like [1]."
-    stuff: str = "{context}\n\nQuestion: {question}\nHelpful Answer:"
+    # stuff: the context closes the system message and the question alone is the user's turn (LangChain's
+    # layout). With the context and then "Question: ... Helpful Answer:" in one user message, the 1.5B answered
+    # multi-hop questions with the first hop ("Two Dollar Radio" for "based in where?"): HotpotQA 100 stuff EM
+    # 51 -> 56 with the question last and alone (docs/answers.md, session 8).
+    stuff_context: str = "\n----------------\n{context}"
+    stuff: str = "{question}"
     map: str = ("Use the following portion of a long document to see if any of the text is relevant to answer the "
                 "question. Return any relevant text verbatim. If nothing is relevant, reply with NONE.\n"
                 "{context}\nQuestion: {question}\nRelevant text, if any:")
@@ -76,4 +81,8 @@ class Prompts:
             # Before `cite` had its own key it was the end of `system`: a file that sets `system` alone means
             # the whole system prompt, as it did then (and does not get the sentence twice).
             data["cite"] = ""
+        if "{context}" in data.get("stuff", "") and "stuff_context" not in data:
+            # A `stuff` written when it held the context itself (the layout before `stuff_context`): the context
+            # goes where that file puts it, once.
+            data["stuff_context"] = ""
         return replace(cls(), **data)

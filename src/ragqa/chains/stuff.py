@@ -14,7 +14,8 @@ from ragqa.types import Hit
 
 def messages(question: str, hits: list[Hit], prompts: Prompts) -> list[Message]:
     context = "\n\n".join(source_block(i, h) for i, h in enumerate(hits, 1))
-    return [{"role": "system", "content": prompts.system + prompts.cite},
+    system = prompts.system + prompts.cite + prompts.stuff_context.format(context=context)
+    return [{"role": "system", "content": system},
             {"role": "user", "content": prompts.stuff.format(context=context, question=question)}]
 
 
