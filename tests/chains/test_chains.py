@@ -139,11 +139,18 @@ def test_map_rerank_parser(text, expected):
 
 
 def test_map_rerank_ties_go_to_the_better_retrieved_chunk(hits, llm):
+    """The winner has the best evidence (the self-score weighed by support), then the best self-score, then the
+    better retrieval rank. Checked against the trace of what SmolLM2 replied: its replies to this prompt are not
+    the same on every CPU (llama.cpp builds for the host's instruction set), so a fixed expectation would test
+    the host, not the rule."""
+    from ragqa.chains.map_rerank import evidence
+
+    assert evidence(50, True, 1.0, rank=0) > evidence(50, True, 1.0, rank=1)  # equal replies: rank decides
     prompts = Prompts(rerank_json='Reply with exactly {{"answer": "same", "score": 50}}. {context} {question}')
     answer = run_chain("map_rerank", QUESTION, hits, llm, prompts=prompts, budget=Budget.for_llm(llm, 48))
-    scores = answer.trace.steps[0].detail["scores"]
-    best = max(scores)
-    assert answer.sources[0].chunk_id == hits[scores.index(best)].chunk_id
+    detail = answer.trace.steps[0].detail
+    keys = [(ev, score, -rank) for rank, (ev, score) in enumerate(zip(detail["evidence"], detail["scores"]))]
+    assert answer.sources[0].chunk_id == hits[keys.index(max(keys))].chunk_id
 
 
 def test_map_rerank_ranks_on_evidence_not_self_score():
