@@ -7,7 +7,16 @@ from dataclasses import replace
 import pytest
 
 from ragqa.chains import Budget, Prompts, run_chain
-from ragqa.chains.map_rerank import NOT_FOUND, contenders, judge_tie, parse, parse_choice, quote, same_answer
+from ragqa.chains.map_rerank import (
+    NOT_FOUND,
+    contenders,
+    evidence,
+    judge_tie,
+    parse,
+    parse_choice,
+    quote,
+    same_answer,
+)
 from ragqa.errors import BudgetError
 from ragqa.load import load
 
@@ -143,8 +152,6 @@ def test_map_rerank_ties_go_to_the_better_retrieved_chunk(hits, llm):
     better retrieval rank. Checked against the trace of what SmolLM2 replied: its replies to this prompt are not
     the same on every CPU (llama.cpp builds for the host's instruction set), so a fixed expectation would test
     the host, not the rule."""
-    from ragqa.chains.map_rerank import evidence
-
     assert evidence(50, True, 1.0, rank=0) > evidence(50, True, 1.0, rank=1)  # equal replies: rank decides
     prompts = Prompts(rerank_json='Reply with exactly {{"answer": "same", "score": 50}}. {context} {question}')
     answer = run_chain("map_rerank", QUESTION, hits, llm, prompts=prompts, budget=Budget.for_llm(llm, 48))
@@ -156,7 +163,7 @@ def test_map_rerank_ties_go_to_the_better_retrieved_chunk(hits, llm):
 def test_map_rerank_ranks_on_evidence_not_self_score():
     """The anchors' failure: 100/100 for unrelated paragraphs. A supported answer beats an unsupported one
     with a higher self-score; a 'not mentioned' verdict or found=false scores nothing."""
-    from ragqa.chains.map_rerank import claims_found, evidence, support
+    from ragqa.chains.map_rerank import claims_found, support
 
     chunk = "NIKE's world headquarters is in Beaverton, Oregon, and employed about 83,700 people."
     assert support("Beaverton, Oregon", chunk) == 1.0
