@@ -7,9 +7,11 @@ from dataclasses import replace
 import pytest
 
 from ragqa.chains import Budget, Prompts, run_chain
+from ragqa.chains.auto import is_factoid
 from ragqa.chains.map_rerank import (
     NOT_FOUND,
     contenders,
+    drop_echo,
     evidence,
     judge_tie,
     parse,
@@ -85,6 +87,16 @@ def test_no_chain_overflows_a_small_window(hits, small_llm, pages):
 def test_stuff_says_clearly_when_not_even_one_chunk_fits(hits, small_llm):
     with pytest.raises(BudgetError, match="not even the best chunk fits"):
         run_chain("stuff", QUESTION, hits, small_llm, budget=Budget(context_window=300, max_tokens=128))
+
+
+@pytest.mark.parametrize("question,factoid", [
+    ("Who won Super Bowl 50?", True), ("How many employees did NIKE have?", True),
+    ("Why did the Broncos win?", False), ("Compare the two teams.", False), ("Was it Denver or Carolina?", False),
+    ("锣鼓经是什么？", True), ("他在哪一年出生？", True), ("这种酒被称为什么？", True), ("生命数耗完即算为什么？", True),
+    ("苏博为什么改名？", False), ("铁路沿线设有哪些站点？", False), ("第三代蓝甲虫是怎么产生的？", False),
+])
+def test_auto_knows_a_one_fact_question(question, factoid):
+    assert is_factoid(question) is factoid
 
 
 def test_auto_routes_by_question_shape_and_evidence(hits, llm, small_llm):
@@ -188,6 +200,22 @@ def test_map_rerank_quotes_its_source_and_knows_agreeing_answers():
     assert quote("Santa Clara", "in San Francisco") == "Santa Clara"  # not in the chunk: left alone
     assert same_answer("Von Miller.", "von  miller") and not same_answer("Von Miller", "Miller")
     assert not same_answer("", "")
+
+
+@pytest.mark.parametrize("answer,question,expected", [
+    ("锣鼓经是大陆传统器乐的打击乐记谱方法", "锣鼓经是什么？", "大陆传统器乐的打击乐记谱方法"),
+    ("铁路沿线设有大家洼站、寒亭站", "铁路沿线设有哪些站点？", "大家洼站、寒亭站"),
+    ("他的职业是足球运动员", "他的职业是什么？", "足球运动员"),
+    ("The capital of France is Paris", "What is the capital of France?", "Paris"),
+    # no echo, or no copula after it: untouched
+    ("足球运动员", "他的职业是什么？", "足球运动员"),
+    ("1903年", "他哪一年出生？", "1903年"),
+    ("The Broncos defeated the Panthers", "Who did the Broncos defeat?", "The Broncos defeated the Panthers"),
+    ("Denver Broncos", "Which team won Super Bowl 50?", "Denver Broncos"),
+    ("锣鼓经是", "锣鼓经是什么？", "锣鼓经是"),  # nothing would be left
+])
+def test_map_rerank_drops_an_echo_of_the_question(answer, question, expected):
+    assert drop_echo(answer, question) == expected
 
 
 @pytest.mark.parametrize("text,n,expected", [

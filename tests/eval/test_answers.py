@@ -101,7 +101,8 @@ def test_ragqa_eval_answers_cli(tmp_path):
 
     env = {**os.environ, "RAGQA_CACHE_DIR": str(env_cache), "RAGQA_LLM__MAX_TOKENS": "24"}
     cmd = [sys.executable, "-m", "ragqa", "eval", str(squad), "--answers", "--chain", "stuff,map_rerank",
-           "--limit", "2", "-k", "2", "--json", str(out_json), "--plot", str(tmp_path / "answers.png")]
+           "--limit", "2", "-k", "2", "--json", str(out_json), "--plot", str(tmp_path / "answers.png"),
+           "--rows", str(tmp_path / "rows.jsonl")]
     run = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr
     result = json.loads(out_json.read_text())
@@ -111,5 +112,12 @@ def test_ragqa_eval_answers_cli(tmp_path):
         assert m["n"] == 2 and 0 <= m["em"] <= m["f1"] + 1e-9 <= 100 and m["llm_calls_per_q"] >= 1
     assert result["map_rerank"]["llm_calls_per_q"] == 2.0  # one per chunk
     assert result["_run"]["model"] == "smollm2-135m" and (tmp_path / "answers.png").stat().st_size > 1000
+    rows = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    assert sorted(r["chain"] for r in rows) == ["map_rerank", "map_rerank", "stuff", "stuff"]
+    first_two = [q for p in article["paragraphs"] for q in p["qas"]][:2]
+    for chain in ("stuff", "map_rerank"):  # the rows are what the summary averaged
+        mine = [r for r in rows if r["chain"] == chain]
+        assert [r["question"] for r in mine] == [q["question"] for q in first_two]
+        assert round(100 * sum(r["f1"] for r in mine) / 2, 1) == result[chain]["f1"]
     rerun = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert rerun.returncode == 0 and json.loads(out_json.read_text())["_run"]["cache"]["misses"] == 0

@@ -38,6 +38,7 @@ _NEGATIVE = re.compile(
 _CJK_CHARS = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af"
 # CJK one character per word; other runs whole but never across CJK ("10号球衣" -> "10", "号", "球", "衣")
 _WORD = re.compile(rf"[{_CJK_CHARS}]|[^\W_{_CJK_CHARS}]+", re.UNICODE)
+_CJK_RE = re.compile(f"[{_CJK_CHARS}]")
 _FOUND = re.compile(r'"found"\s*:\s*(true|false)', re.IGNORECASE)
 LETTERS = "ABCDEFGH"
 _LETTER = re.compile(r"\b([A-H])\b")
@@ -107,6 +108,36 @@ def quote(answer: str, context: str) -> str:
         return answer
     at = folded.find(answer.translate(_VARIANTS).lower())
     return context[at:at + len(answer)] if at >= 0 else answer
+
+
+_COPULA_ZH = "是为有在于"
+_COPULA_EN = {"is", "was", "are", "were"}
+_EN_WORD = re.compile(r"[^\W_]+(?:['’.-][^\W_]+)*", re.UNICODE)
+
+
+def drop_echo(answer: str, question: str) -> str:
+    """The answer without a restatement of the question before it: "锣鼓经是X" for "锣鼓经是什么？" -> "X",
+    "The capital of France is Paris" for "What is the capital of France?" -> "Paris". A phrase is asked for, and
+    the echo is no part of it (CMRC: "大莱龙铁路是横贯…" lost its exact match). The echo must be at least two
+    characters (CJK) or words copied from the question, ending in a copula the question also has (是/为/有/在/
+    于: "铁路沿线设有") or followed by 是/为 or is/was/are/were (not by 在/有/于: "邹游在赛季结束后" is a name and
+    a preposition). Anything else is left as it is."""
+    text = answer.strip()
+    if _CJK_RE.search(text[:1] or " "):
+        n = max((i for i in range(2, len(text)) if text[:i] in question), default=0)
+        if n and text[n - 1] not in _COPULA_ZH and text[n] in "是为":  # 在/有/于 after a name are prepositions
+            n += 1
+        if n >= 2 and text[n - 1] in _COPULA_ZH:
+            rest = text[n:].lstrip("：:，, ")
+            return rest if rest else text
+        return text
+    words = list(_EN_WORD.finditer(text))
+    asked = " " + " ".join(w.lower() for w in _EN_WORD.findall(question)) + " "
+    n = max((i for i in range(2, len(words)) if " " + " ".join(w.group().lower() for w in words[:i]) + " " in asked),
+            default=0)
+    if n >= 2 and n < len(words) and words[n].group().lower() in _COPULA_EN and n + 1 < len(words):
+        return text[words[n + 1].start():].strip()
+    return text
 
 
 def same_answer(a: str, b: str) -> bool:
@@ -198,6 +229,7 @@ def map_rerank(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts
         scored = []
         for rank, (hit, c) in enumerate(zip(hits, completions)):
             answer, score, ok = parse(c.text)
+            answer = drop_echo(answer, question)
             found = ok and claims_found(c.text, answer)
             supported = support(answer, hit.text) if found else 0.0
             scored.append({"rank": rank, "chunk_id": hit.chunk_id, "score": score, "parsed": ok, "answer": answer,

@@ -15,13 +15,13 @@ out = Console(width=None if Console().is_terminal else 160)
 
 
 def run_answers(dataset: Path, chains: list[str], *, limit, json_file, plot_file, collection, retrieval, k,
-                offset: int = 0, sample: int | None = None, seed: int = 0) -> None:
+                offset: int = 0, sample: int | None = None, seed: int = 0, rows_file: Path | None = None) -> None:
     from ragqa.eval.answers import evaluate_answers, plot
 
     with stage_progress() as progress:
         result = evaluate_answers(dataset, settings(), chains=chains, limit=limit, collection=collection,
                                   retrieval=retrieval, k=k, on_progress=progress, offset=offset, sample=sample,
-                                  seed=seed)
+                                  seed=seed, keep=rows_file is not None)
     table = Table("chain", "EM", "F1", "cited gold %", "cited gold | correct %", "abstained %", "n", "calls/q",
                   "tokens/q", "s/q", title=f"{result['set']}: {result['questions']} questions, model {result['model']}, "
                   f"retrieval {result['retrieval']} k={result['k']} (cache: {result['cache']['hits']} hits, "
@@ -37,5 +37,12 @@ def run_answers(dataset: Path, chains: list[str], *, limit, json_file, plot_file
         json_file.write_text(json.dumps({**result["results"], "_run": {k: v for k, v in result.items()
                                                                        if k != "results"}}, indent=1) + "\n")
         out.print(f"wrote {json_file}")
+    if rows_file:
+        rows_file.parent.mkdir(parents=True, exist_ok=True)
+        with rows_file.open("w") as f:
+            for chain, rows in result["answers"].items():
+                for row in rows:
+                    f.write(json.dumps({"chain": chain, **row}, ensure_ascii=False) + "\n")
+        out.print(f"wrote {rows_file}")
     if plot_file:
         out.print(f"wrote {plot(result, plot_file)}")

@@ -41,6 +41,9 @@ def eval_(
     sample: Annotated[int | None, typer.Option("--sample", min=1, help="With --answers: a seeded random sample of "
                                                "N questions (after --offset): a held-out set.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="With --sample: the random seed.")] = 0,
+    rows_file: Annotated[Path | None, typer.Option("--rows", help="With --answers: write every answer here, one "
+                                                   "JSON line per question and chain (question, gold, prediction, "
+                                                   "em, f1, cited gold, chain used).")] = None,
 ) -> None:
     """Retrieval recall@1/2/5/10, all_gold@10 and MRR of each mode (or, with --answers, the chains' EM/F1);
     every paragraph is one ingested document."""
@@ -51,7 +54,7 @@ def eval_(
 
         run_answers(dataset, [c.strip() for c in chain.split(",") if c.strip()], limit=limit, json_file=json_file,
                     plot_file=plot_file, collection=collection, retrieval=retrieval, k=k, offset=offset,
-                    sample=sample, seed=seed)
+                    sample=sample, seed=seed, rows_file=rows_file)
         return
 
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
