@@ -112,7 +112,6 @@ def quote(answer: str, context: str) -> str:
 
 _COPULA_ZH = "是为有在于"
 _COPULA_EN = {"is", "was", "are", "were"}
-_EN_WORD = re.compile(r"[^\W_]+(?:['’.-][^\W_]+)*", re.UNICODE)
 
 
 def drop_echo(answer: str, question: str) -> str:
@@ -123,7 +122,7 @@ def drop_echo(answer: str, question: str) -> str:
     于: "铁路沿线设有") or followed by 是/为 or is/was/are/were (not by 在/有/于: "邹游在赛季结束后" is a name and
     a preposition). Anything else is left as it is."""
     text = answer.strip()
-    if _CJK_RE.search(text[:1] or " "):
+    if _CJK_RE.match(text):
         n = max((i for i in range(2, len(text)) if text[:i] in question), default=0)
         if n and text[n - 1] not in _COPULA_ZH and text[n] in "是为":  # 在/有/于 after a name are prepositions
             n += 1
@@ -131,11 +130,11 @@ def drop_echo(answer: str, question: str) -> str:
             rest = text[n:].lstrip("：:，, ")
             return rest if rest else text
         return text
-    words = list(_EN_WORD.finditer(text))
-    asked = " " + " ".join(w.lower() for w in _EN_WORD.findall(question)) + " "
+    words = list(_WORD.finditer(text))
+    asked = " " + " ".join(w.lower() for w in _WORD.findall(question)) + " "
     n = max((i for i in range(2, len(words)) if " " + " ".join(w.group().lower() for w in words[:i]) + " " in asked),
             default=0)
-    if n >= 2 and n < len(words) and words[n].group().lower() in _COPULA_EN and n + 1 < len(words):
+    if n and words[n].group().lower() in _COPULA_EN and n + 1 < len(words):
         return text[words[n + 1].start():].strip()
     return text
 
