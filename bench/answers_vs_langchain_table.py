@@ -1,9 +1,9 @@
 """One table of ragqa against LangChain from the result files of bench/answers_vs_langchain.py.
 
 The comparison ran in pieces (a few chains or questions at a time: each is a fresh run of the 1.5B on 2 cores),
-so a set's numbers are spread over several files. This pools them: per set and chain, each question's rows
-(both sides, judged on the same chunks) come from the last file given that holds that question for that chain,
-so a later re-run (a changed prompt) replaces an earlier one question by question. EM, F1, crashes, calls and
+so a set's numbers are spread over several files. This pools them: per set, chain and side, each question's row
+comes from the last file given that holds it, so a later re-run (a changed prompt) replaces an earlier one
+question by question; a ragqa-only re-run (`--skip-langchain`, the same chunks) keeps LangChain's rows. EM, F1, crashes, calls and
 seconds per question are then recomputed over the pooled questions, for both sides alike.
 
     .venv/bin/python bench/answers_vs_langchain_table.py bench/results/answers_vs_langchain_squad30_run1.json \\
@@ -31,19 +31,23 @@ def load(paths: list[Path]) -> list[dict]:
 
 
 def pool(runs: list[dict]) -> dict[tuple[str, str], dict]:
-    """(set, chain) -> {"questions": {qid: {side: row}}, "files": [...]}; later runs replace earlier rows."""
+    """(set, chain) -> {"questions": {qid: {side: row}}, "files": [...]}; later runs replace earlier rows, side by
+    side: a `--skip-langchain` re-run (a changed ragqa prompt, the same chunks and model) replaces ragqa's rows and
+    keeps LangChain's, whose code and inputs did not change. A question counts once both sides have a row."""
     pooled: dict[tuple[str, str], dict] = {}
     for run in runs:
         for chain, result in run.get("chains", {}).items():
             rows = {side: {r["qid"]: r for r in (result.get(side) or {}).get("rows", [])} for side in SIDES}
-            qids = set(rows["ragqa"]) & set(rows["langchain"])  # only questions both sides answered
-            if not qids:
+            if not any(rows.values()):
                 continue
             entry = pooled.setdefault((run["set"], chain), {"questions": {}, "files": []})
-            for qid in qids:
-                entry["questions"][qid] = {side: rows[side][qid] for side in SIDES}
+            for side in SIDES:
+                for qid, row in rows[side].items():
+                    entry["questions"].setdefault(qid, {})[side] = row
             entry["files"].append(run["_path"].name)
-    return pooled
+    for entry in pooled.values():
+        entry["questions"] = {q: sides for q, sides in entry["questions"].items() if len(sides) == len(SIDES)}
+    return {key: entry for key, entry in pooled.items() if entry["questions"]}
 
 
 def summarise(rows: list[dict]) -> dict:
