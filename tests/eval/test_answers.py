@@ -55,6 +55,16 @@ def test_the_short_answer_instruction_follows_the_question_and_drops_the_marker_
     assert plain[1]["content"] == question
 
 
+def test_refine_asks_for_a_short_answer_after_the_question_and_still_ends_by_keeping_the_old_one():
+    # At the end of the refine prompt, "the shortest phrase from the context" overrode "return the original
+    # answer": the model swapped a right answer for a phrase of the next chunk (docs/answers.md, session 12).
+    for language, short in (("en", SHORT), ("zh", SHORT_ZH)):
+        refine = short_answer_prompts(Prompts(), language).refine
+        assert "{question}" + short + "\n" in refine
+        assert refine.rstrip().endswith(Prompts().refine.rstrip()[-40:])  # the refine instruction comes last
+        assert refine.count(short) == 1 and refine.index(short) < refine.index("{existing_answer}")
+
+
 def test_a_chinese_set_is_asked_in_chinese_for_the_contexts_own_words():
     question = "锣鼓经是什么？"
     short = short_answer_prompts(Prompts(), "zh")
