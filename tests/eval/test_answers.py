@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
 from conftest import CACHE, data_file
 from ragqa.chains import Prompts
+from ragqa.chains.refine import refine_messages
 from ragqa.chains.stuff import messages
 from ragqa.eval.answers import (
     SHORT,
@@ -59,10 +61,25 @@ def test_refine_asks_for_a_short_answer_after_the_question_and_still_ends_by_kee
     # At the end of the refine prompt, "the shortest phrase from the context" overrode "return the original
     # answer": the model swapped a right answer for a phrase of the next chunk (docs/answers.md, session 12).
     for language, short in (("en", SHORT), ("zh", SHORT_ZH)):
-        refine = short_answer_prompts(Prompts(), language).refine
-        assert "{question}" + short + "\n" in refine
-        assert refine.rstrip().endswith(Prompts().refine.rstrip()[-40:])  # the refine instruction comes last
-        assert refine.count(short) == 1 and refine.index(short) < refine.index("{existing_answer}")
+        prompts = short_answer_prompts(Prompts(), language)
+        first = refine_messages("Who won?", "[1] ctx one", None, prompts)
+        later = refine_messages("Who won?", "[2] ctx two", "Denver", prompts)
+        assert [m["role"] for m in first] == ["system", "user"] and first[1]["content"] == "Who won?" + short
+        assert "[1] ctx one" in first[0]["content"] and short not in first[0]["content"]
+        assert [m["role"] for m in later] == ["user", "assistant", "user"]
+        assert later[0]["content"] == "Who won?" + short and later[1]["content"] == "Denver"
+        assert "[2] ctx two" in later[2]["content"] and short not in later[2]["content"]
+        assert later[2]["content"].rstrip().endswith("return the original answer.")  # the instruction comes last
+
+
+def test_a_refine_template_written_as_one_message_is_still_sent_as_one():
+    # A prompts file from before the chat layout holds {question} and {existing_answer} itself.
+    old = replace(Prompts(), refine_initial="Context: {context}\nQ: {question}",
+                  refine="Q: {question}\nSo far: {existing_answer}\nMore: {context}\nRefine.")
+    first = refine_messages("Who won?", "ctx", None, short_answer_prompts(old))
+    later = refine_messages("Who won?", "ctx2", "Denver", short_answer_prompts(old))
+    assert first == [{"role": "user", "content": "Context: ctx\nQ: Who won?" + SHORT}]
+    assert later == [{"role": "user", "content": "Q: Who won?" + SHORT + "\nSo far: Denver\nMore: ctx2\nRefine."}]
 
 
 def test_a_chinese_set_is_asked_in_chinese_for_the_contexts_own_words():

@@ -27,17 +27,32 @@ def trim_to_tokens(llm: LLM, text: str, limit: int) -> str:
     return text[:lo]
 
 
+def refine_messages(question: str, context: str, existing_answer: str | None, prompts: Prompts) -> list[dict]:
+    """One step's messages. Later steps give the answer so far as the assistant's own turn, as LangChain's chat
+    refine does: in one user message, "refine the original answer" let the 1.5B swap a right answer for an
+    entity of the next chunk (docs/answers.md, session 13)."""
+    fields = {"context": context, "question": question, "existing_answer": existing_answer or ""}
+    if existing_answer is None:
+        if "{question}" in prompts.refine_initial:  # a single-message template
+            return [{"role": "user", "content": prompts.refine_initial.format(**fields)}]
+        return [{"role": "system", "content": prompts.refine_initial.format(**fields)},
+                {"role": "user", "content": prompts.refine_question.format(**fields)}]
+    if "{existing_answer}" in prompts.refine:
+        return [{"role": "user", "content": prompts.refine.format(**fields)}]
+    return [{"role": "user", "content": prompts.refine_question.format(**fields)},
+            {"role": "assistant", "content": existing_answer},
+            {"role": "user", "content": prompts.refine.format(**fields)}]
+
+
 def refine(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts: Prompts, *,
            on_token: Callable[[str], None] | None = None) -> Answer:
     trace = Trace()
     answer, used = "", []
     for i, hit in enumerate(hits, 1):
         last = i == len(hits)
-        template = prompts.refine_initial if not used else prompts.refine
 
-        def make(context: str, _template=template, _answer=answer):
-            return [{"role": "user", "content": _template.format(context=context, question=question,
-                                                                 existing_answer=_answer)}]
+        def make(context: str, _existing=answer if used else None):
+            return refine_messages(question, context, _existing, prompts)
 
         room = budget.prompt_limit - llm.count_messages(make(""))
         with trace.step("initial" if not used else f"refine_{len(used)}") as step:
