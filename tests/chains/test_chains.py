@@ -62,8 +62,10 @@ def test_every_chain_answers_with_sources_on_the_right_pages(chain, hits, llm, p
         assert len(answer.sources) == len(hits) and answer.trace.totals()["calls"] == 1
     if chain == "map_reduce":
         assert answer.trace.steps[0].name == "map" and answer.trace.steps[0].calls == len(hits)
-    if chain == "refine":
+    if chain == "refine":  # one step per chunk, in retrieval order
         assert answer.trace.totals()["calls"] == len(hits)
+        assert [s.detail["chunk_id"] for s in answer.trace.steps] == [h.chunk_id for h in hits]
+        assert [s.chunk_id for s in answer.sources] == [h.chunk_id for h in hits]
     if chain == "map_rerank":  # the winning chunk, plus any other chunk that found the same answer
         assert 1 <= len(answer.sources) <= len(hits)
 

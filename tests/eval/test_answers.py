@@ -62,24 +62,31 @@ def test_refine_asks_for_a_short_answer_after_the_question_and_still_ends_by_kee
     # answer": the model swapped a right answer for a phrase of the next chunk (docs/answers.md, session 12).
     for language, short in (("en", SHORT), ("zh", SHORT_ZH)):
         prompts = short_answer_prompts(Prompts(), language)
-        first = refine_messages("Who won?", "[1] ctx one", None, prompts)
-        later = refine_messages("Who won?", "[2] ctx two", "Denver", prompts)
-        assert [m["role"] for m in first] == ["system", "user"] and first[1]["content"] == "Who won?" + short
-        assert "[1] ctx one" in first[0]["content"] and short not in first[0]["content"]
-        assert [m["role"] for m in later] == ["user", "assistant", "user"]
-        assert later[0]["content"] == "Who won?" + short and later[1]["content"] == "Denver"
-        assert "[2] ctx two" in later[2]["content"] and short not in later[2]["content"]
-        assert later[2]["content"].rstrip().endswith("return the original answer.")  # the instruction comes last
+        [first] = refine_messages("Who won?", "[1] ctx one", None, prompts)
+        [later] = refine_messages("Who won?", "[2] ctx two", "Denver", prompts)
+        assert first["role"] == later["role"] == "user"
+        assert "[1] ctx one" in first["content"] and first["content"].count(short) == 1
+        assert first["content"].index("Who won?") < first["content"].index(short)
+        text = later["content"]
+        assert "Who won?" + short + "\n" in text and text.count(short) == 1
+        assert text.index(short) < text.index("Denver") < text.index("[2] ctx two")
+        assert text.rstrip().endswith("return the original answer.")  # the refine instruction comes last
 
 
-def test_a_refine_template_written_as_one_message_is_still_sent_as_one():
-    # A prompts file from before the chat layout holds {question} and {existing_answer} itself.
-    old = replace(Prompts(), refine_initial="Context: {context}\nQ: {question}",
-                  refine="Q: {question}\nSo far: {existing_answer}\nMore: {context}\nRefine.")
-    first = refine_messages("Who won?", "ctx", None, short_answer_prompts(old))
-    later = refine_messages("Who won?", "ctx2", "Denver", short_answer_prompts(old))
-    assert first == [{"role": "user", "content": "Context: ctx\nQ: Who won?" + SHORT}]
-    assert later == [{"role": "user", "content": "Q: Who won?" + SHORT + "\nSo far: Denver\nMore: ctx2\nRefine."}]
+def test_a_prompts_file_can_choose_langchains_chat_layout_for_refine():
+    # The context as the system message, the answer so far as the assistant's own turn (measured, not the
+    # default: docs/answers.md, session 13).
+    chat = replace(Prompts(), refine_initial="Context:\n{context}\nAnswer any questions.",
+                   refine="More context:\n{context}\nRefine the original answer, or return it.")
+    for language, short in (("en", SHORT), ("zh", SHORT_ZH)):
+        prompts = short_answer_prompts(chat, language)
+        first = refine_messages("Who won?", "ctx", None, prompts)
+        later = refine_messages("Who won?", "ctx2", "Denver", prompts)
+        assert first == [{"role": "system", "content": "Context:\nctx\nAnswer any questions."},
+                         {"role": "user", "content": "Who won?" + short}]
+        assert later == [{"role": "user", "content": "Who won?" + short},
+                         {"role": "assistant", "content": "Denver"},
+                         {"role": "user", "content": "More context:\nctx2\nRefine the original answer, or return it."}]
 
 
 def test_a_chinese_set_is_asked_in_chinese_for_the_contexts_own_words():

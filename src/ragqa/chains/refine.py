@@ -28,9 +28,9 @@ def trim_to_tokens(llm: LLM, text: str, limit: int) -> str:
 
 
 def refine_messages(question: str, context: str, existing_answer: str | None, prompts: Prompts) -> list[dict]:
-    """One step's messages. Later steps give the answer so far as the assistant's own turn, as LangChain's chat
-    refine does: in one user message, "refine the original answer" let the 1.5B swap a right answer for an
-    entity of the next chunk (docs/answers.md, session 13)."""
+    """One step's messages: one user message when the template holds the question (the default), else
+    LangChain's chat layout (context as system; later steps with the answer so far as the assistant's own turn).
+    See `Prompts` for why the default stays one message."""
     fields = {"context": context, "question": question, "existing_answer": existing_answer or ""}
     if existing_answer is None:
         if "{question}" in prompts.refine_initial:  # a single-message template
@@ -48,6 +48,8 @@ def refine(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts: Pr
            on_token: Callable[[str], None] | None = None) -> Answer:
     trace = Trace()
     answer, used = "", []
+    # Retrieval order, best chunk first: the 1.5B mostly keeps its first answer, so that answer comes from the
+    # best evidence (best chunk last cut SQuAD refine EM from 20 to 14 on the first 31 questions: session 13).
     for i, hit in enumerate(hits, 1):
         last = i == len(hits)
 

@@ -113,7 +113,8 @@ def short_answer_prompts(prompts: Prompts, language: str = "en") -> Prompts:
     short = short_instruction(language)
     out = replace(prompts, cite="", stuff=prompts.stuff.replace("{question}", "{question}" + short),
                   combine=prompts.combine.replace("FINAL ANSWER:", short.strip() + "\nFINAL ANSWER:"),
-                  refine_initial=prompts.refine_initial.replace("{question}", "{question}" + short),
+                  refine_initial=(prompts.refine_initial + short if "{question}" in prompts.refine_initial
+                                  else prompts.refine_initial),
                   refine_question=prompts.refine_question.replace("{question}", "{question}" + short),
                   refine=prompts.refine.replace("{question}", "{question}" + short))
     if language == "zh":
