@@ -8,6 +8,7 @@ import pytest
 
 from ragqa.chains import Budget, Prompts, run_chain
 from ragqa.chains.auto import is_factoid
+from ragqa.chains.base import quote_sources
 from ragqa.chains.map_rerank import (
     NOT_FOUND,
     contenders,
@@ -21,6 +22,7 @@ from ragqa.chains.map_rerank import (
 )
 from ragqa.errors import BudgetError
 from ragqa.load import load
+from ragqa.types import Hit
 
 QUESTION = "How many employees did NIKE have as of May 31, 2023?"
 REPLY = 96  # tokens reserved per reply: enough to check structure, short enough to keep the suite quick
@@ -200,8 +202,60 @@ def test_map_rerank_quotes_its_source_and_knows_agreeing_answers():
     assert quote("24-10", "Denver won 24\u201310 over Carolina.") == "24\u201310"  # the source's en dash
     assert quote("linebacker", "the Pro Bowl Linebacker Von Miller") == "Linebacker"
     assert quote("Santa Clara", "in San Francisco") == "Santa Clara"  # not in the chunk: left alone
+    assert quote("Yes", "she closed her eyes") == "Yes"  # a case-only match must stand as whole words
+    assert quote("golden-era", "Golden\u2013era, then golden\u2013era") == "golden\u2013era"  # same case first
     assert same_answer("Von Miller.", "von  miller") and not same_answer("Von Miller", "Miller")
     assert not same_answer("", "")
+
+
+def _hit(chunk_id: int, text: str) -> Hit:
+    return Hit(chunk_id, f"d{chunk_id}", f"doc{chunk_id}.txt", 1, 1, text, 1.0)
+
+
+def test_a_short_answer_quotes_the_first_source_that_holds_it():
+    hits = [_hit(1, "The Broncos went 12\u20134 in the regular season."), _hit(2, "They won 24\u201310.")]
+    assert quote_sources("24-10", hits) == "24\u201310"
+    assert quote_sources("12-4", hits) == "12\u20134"
+    assert quote_sources("24-10", [_hit(3, "24-10 on the board"), *hits]) == "24-10"  # verbatim somewhere: kept
+    long_answer = "The Broncos won 24-10 [2]."  # a sentence never matches a chunk: left as written
+    assert quote_sources(long_answer, hits) == long_answer
+    assert quote_sources("", hits) == ""
+
+
+class ScriptedLLM:
+    """Replies with one fixed text. The real models cannot be made to re-type a dash on demand, so this stands in
+    for one to check the wiring only: that every chain hands back its final answer in the source's spelling."""
+
+    name = "scripted"
+    context_window = 4096
+    supports_json = False
+
+    def __init__(self, reply: str):
+        self.reply = reply
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def count_messages(self, messages: list[dict]) -> int:
+        return sum(self.count_tokens(m["content"]) + 4 for m in messages)
+
+    def complete(self, messages, *, max_tokens, temperature=0.0, stop=None, json_schema=None):
+        from ragqa.llm.base import Completion
+        return Completion(self.reply, self.count_messages(messages), 2)
+
+    def complete_many(self, batch, **kw):
+        return [self.complete(m, **kw) for m in batch]
+
+    def stream(self, messages, **kw):
+        yield self.reply
+
+
+@pytest.mark.parametrize("chain,reply", [("stuff", "24-10"), ("map_reduce", "24-10"), ("refine", "24-10"),
+                                         ("map_rerank", '{"found": true, "answer": "24-10", "score": 100}')])
+def test_every_chain_answers_in_its_sources_spelling(chain, reply):
+    hits = [_hit(1, "Denver beat Carolina 24\u201310 in Super Bowl 50."), _hit(2, "Kickoff was at 3:30 p.m.")]
+    answer = run_chain(chain, "What was the final score?", hits, ScriptedLLM(reply))
+    assert answer.answer == "24\u201310"
 
 
 @pytest.mark.parametrize("answer,question,expected", [

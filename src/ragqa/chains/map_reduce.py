@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ragqa.chains.base import Answer, Budget, Trace, call, call_many, cite, source_block
+from ragqa.chains.base import Answer, Budget, Trace, call, call_many, cite, quote_sources, source_block
 from ragqa.chains.prompts import Prompts
 from ragqa.errors import BudgetError
 from ragqa.llm.base import LLM, Message
@@ -89,7 +89,7 @@ def map_reduce(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts
     with trace.step("combine") as step:
         completion = call(llm, _user(prompts.combine, question, pieces), budget, step, on_token=on_token)
     sources = _merge([s for p in pieces for s in p.sources], hits)
-    return Answer(completion.text.strip(), sources, "map_reduce", trace)
+    return Answer(quote_sources(completion.text.strip(), hits), sources, "map_reduce", trace)
 
 
 def _merge(sources: list[Citation], hits: list[Hit]) -> list[Citation]:

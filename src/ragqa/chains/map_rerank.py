@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Callable
 
-from ragqa.chains.base import Answer, Budget, Trace, call_many, cite, source_block
+from ragqa.chains.base import Answer, Budget, Trace, call_many, cite, quote, source_block
 from ragqa.chains.prompts import Prompts
 from ragqa.errors import BudgetError
 from ragqa.llm.base import LLM
@@ -92,22 +92,6 @@ def support(answer: str, context: str) -> float:
         return 0.0
     vocab = {w.lower() for w in _WORD.findall(context)}
     return sum(w in vocab for w in words) / len(words)
-
-
-_VARIANTS = str.maketrans({**{c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"},
-                           "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
-
-
-def quote(answer: str, context: str) -> str:
-    """The answer as the chunk spells it when they differ only in dashes, quotes or case ("24-10" -> "24–10"):
-    a citation should quote its source, and models re-type an en dash as a hyphen."""
-    if not answer or answer in context or len(answer) > 200:
-        return answer
-    folded = context.translate(_VARIANTS).lower()
-    if len(folded) != len(context):  # lower() changed a length (rare scripts): offsets would not map back
-        return answer
-    at = folded.find(answer.translate(_VARIANTS).lower())
-    return context[at:at + len(answer)] if at >= 0 else answer
 
 
 _COPULA_ZH = "是为有在于"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ragqa.chains.base import Answer, Budget, Trace, call, cite, source_block
+from ragqa.chains.base import Answer, Budget, Trace, call, cite, quote_sources, source_block
 from ragqa.chains.prompts import Prompts
 from ragqa.llm.base import LLM
 from ragqa.types import Hit
@@ -69,4 +69,4 @@ def refine(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts: Pr
         if text or not answer:
             answer = text
         used.append(hit)
-    return Answer(answer, cite(used), "refine", trace)
+    return Answer(quote_sources(answer, used), cite(used), "refine", trace)

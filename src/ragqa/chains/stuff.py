@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ragqa.chains.base import Answer, Budget, Trace, call, cite, source_block
+from ragqa.chains.base import Answer, Budget, Trace, call, cite, quote_sources, source_block
 from ragqa.chains.prompts import Prompts
 from ragqa.errors import BudgetError
 from ragqa.llm.base import LLM, Message
@@ -46,4 +46,4 @@ def stuff(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts: Pro
     with trace.step("stuff") as step:
         step.detail = {"chunks_in": len(hits), "chunks_used": len(kept), "dropped": len(hits) - len(kept)}
         completion = call(llm, messages(question, kept, prompts), budget, step, on_token=on_token)
-    return Answer(completion.text.strip(), cite(kept), "stuff", trace)
+    return Answer(quote_sources(completion.text.strip(), kept), cite(kept), "stuff", trace)
