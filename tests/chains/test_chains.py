@@ -217,6 +217,7 @@ def test_a_short_answer_quotes_the_first_source_that_holds_it():
     assert quote_sources("24-10", hits) == "24\u201310"
     assert quote_sources("12-4", hits) == "12\u20134"
     assert quote_sources("24-10", [_hit(3, "24-10 on the board"), *hits]) == "24-10"  # verbatim somewhere: kept
+    assert quote_sources("The Panthers", [_hit(4, "Denver beat the Panthers.")]) == "The Panthers"  # case alone
     long_answer = "The Broncos won 24-10 [2]."  # a sentence never matches a chunk: left as written
     assert quote_sources(long_answer, hits) == long_answer
     assert quote_sources("", hits) == ""

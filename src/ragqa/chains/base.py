@@ -135,15 +135,16 @@ def quote(answer: str, context: str) -> str:
 
 def quote_sources(answer: str, hits: list[Hit]) -> str:
     """A short answer in its source's spelling (see `quote`), taken from the first chunk in retrieval order that
-    holds it; unchanged when any chunk already has it verbatim, and for a long answer (which never matches).
-    SQuAD scores "24-10" against the source's "24–10" as wrong: stuff, map_reduce and refine lost 2 exact
-    matches each on SQuAD's 100 questions to re-typed dashes (docs/answers.md, session 14)."""
+    holds it; unchanged when any chunk already has it verbatim, when only letter case differs ("The Broncos"
+    opening an answer is not the source's mid-sentence "the Broncos"), and for a long answer (which never
+    matches). SQuAD scores "24-10" against the source's "24–10" as wrong: refine and stuff lost 2 exact matches
+    each on SQuAD's 100 questions to re-typed dashes (docs/answers.md, session 14)."""
     text = answer.strip()
     if not text or len(text) > 200 or any(text in h.text for h in hits):
         return answer
     for hit in hits:
         quoted = quote(text, hit.text)
-        if quoted != text:
+        if quoted.lower() != text.lower():
             return quoted
     return answer
 
