@@ -4,9 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from ragqa.chains.map_reduce import Piece, combine_messages
 from ragqa.chains.prompts import Prompts
 from ragqa.chains.stuff import messages
 from ragqa.errors import ConfigError
+from ragqa.eval.answers import SHORT, short_answer_prompts
 from ragqa.types import Hit
 
 
@@ -46,6 +48,26 @@ def test_stuff_puts_the_context_in_the_system_message_and_the_question_last_alon
     assert system["content"].startswith(Prompts().system + Prompts().cite)
     assert system["content"].endswith("[1] (report.pdf, p. 3)\nRevenue was 83,700.")
     assert user["content"] == "What was revenue?"
+
+
+def test_map_reduce_combines_with_the_summaries_in_the_system_message_and_the_question_last_alone():
+    pieces = [Piece("[1] (report.pdf, p. 3) Revenue was 83,700.", [])]
+    system, user = combine_messages("What was revenue?", pieces, Prompts())
+    assert system == {"role": "system", "content": Prompts().combine_context.format(summaries=pieces[0].text)}
+    assert system["content"].endswith("----------------\n[1] (report.pdf, p. 3) Revenue was 83,700.")
+    assert user == {"role": "user", "content": "What was revenue?"}
+    short = short_answer_prompts(Prompts())
+    assert combine_messages("What was revenue?", pieces, short)[1]["content"] == "What was revenue?" + SHORT
+
+
+def test_a_combine_prompt_that_holds_the_summaries_itself_stays_one_message(tmp_path):
+    # Written before `combine_context` existed, when `combine` was the one user message with the summaries in it.
+    prompts = Prompts.load(_file(tmp_path, 'combine = "{summaries}\\nQ: {question}\\nFINAL ANSWER:"\n'))
+    pieces = [Piece("[1] (a.txt, p. 1) Ann did.", [])]
+    assert combine_messages("Who?", pieces, prompts) == [
+        {"role": "user", "content": "[1] (a.txt, p. 1) Ann did.\nQ: Who?\nFINAL ANSWER:"}]
+    short = short_answer_prompts(prompts)
+    assert combine_messages("Who?", pieces, short)[0]["content"].endswith(SHORT.strip() + "\nFINAL ANSWER:")
 
 
 def test_a_stuff_prompt_that_holds_the_context_itself_gets_it_once(tmp_path):

@@ -29,6 +29,19 @@ def _user(template: str, question: str, pieces: list[Piece]) -> list[Message]:
     return [{"role": "user", "content": template.format(question=question, summaries=_numbered(pieces))}]
 
 
+def combine_messages(question: str, pieces: list[Piece], prompts: Prompts) -> list[Message]:
+    """LangChain's chat layout, as stuff has it: the summaries close the system message (`combine_context`) and the
+    question alone is the user's turn. With the question before the summaries in one user message, the 1.5B named a
+    multi-hop question's bridge instead of its answer ("Boston Beer Company" for "when was the company founded?":
+    HotpotQA 41-100 map_reduce 25.0 EM against LangChain's 33.1, docs/answers.md, session 14). A `combine` that
+    holds {summaries} (a prompts file written before `combine_context`) stays one user message."""
+    summaries = _numbered(pieces)
+    if "{summaries}" in prompts.combine:
+        return [{"role": "user", "content": prompts.combine.format(question=question, summaries=summaries)}]
+    return [{"role": "system", "content": prompts.combine_context.format(summaries=summaries)},
+            {"role": "user", "content": prompts.combine.format(question=question)}]
+
+
 def group(pieces: list[Piece], sizes: list[int], token_max: int) -> list[list[int]]:
     """Consecutive groups whose summed size stays within token_max (a piece larger than that goes alone)."""
     groups, current, total = [], [], 0
@@ -44,10 +57,11 @@ def group(pieces: list[Piece], sizes: list[int], token_max: int) -> list[list[in
 
 
 def collapse(pieces: list[Piece], question: str, llm: LLM, budget: Budget, template: str, trace: Trace,
-             *, final_template: str | None = None) -> list[Piece]:
-    """Collapse rounds until the final prompt fits; a cap on rounds and a check that each round shrinks."""
-    final_template = final_template or template
-    token_max = budget.prompt_limit - llm.count_messages(_user(final_template, question, []))
+             *, final: Callable[[list[Piece]], list[Message]] | None = None) -> list[Piece]:
+    """Collapse rounds until the final prompt (`final(pieces)`) fits; a cap on rounds and a check that each round
+    shrinks."""
+    final = final or (lambda ps: _user(template, question, ps))
+    token_max = budget.prompt_limit - llm.count_messages(final([]))
     group_max = budget.prompt_limit - llm.count_messages(_user(template, question, []))
     rounds = 0
     sizes = [llm.count_tokens(p.text) + 2 for p in pieces]
@@ -85,9 +99,10 @@ def map_reduce(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts
     step.detail = {"chunks": len(hits), "relevant": len(pieces)}
     if not pieces:  # nothing relevant anywhere: answer from the chunks' own text rather than from nothing
         pieces = [Piece(source_block(i, h), cite([h])) for i, h in enumerate(hits, 1)]
-    pieces = collapse(pieces, question, llm, budget, prompts.collapse, trace, final_template=prompts.combine)
+    pieces = collapse(pieces, question, llm, budget, prompts.collapse, trace,
+                      final=lambda ps: combine_messages(question, ps, prompts))
     with trace.step("combine") as step:
-        completion = call(llm, _user(prompts.combine, question, pieces), budget, step, on_token=on_token)
+        completion = call(llm, combine_messages(question, pieces, prompts), budget, step, on_token=on_token)
     sources = _merge([s for p in pieces for s in p.sources], hits)
     return Answer(quote_sources(completion.text.strip(), hits), sources, "map_reduce", trace)
 

@@ -30,10 +30,12 @@ class Prompts:
     collapse: str = ("Condense the following extracted parts of a long document, keeping every fact relevant to "
                      "the question and the source numbers like [2].\nQUESTION: {question}\n=========\n{summaries}\n"
                      "=========\nCONDENSED:")
-    combine: str = ("Given the following extracted parts of a long document and a question, create a final answer "
-                    "that cites the source numbers like [2]. If you don't know the answer, just say that you don't "
-                    "know. Don't try to make up an answer.\n\nQUESTION: {question}\n=========\n{summaries}\n"
-                    "=========\nFINAL ANSWER:")
+    # map_reduce's last call, in stuff's layout: the summaries close the system message, the question alone is
+    # the user's turn (chains/map_reduce.py `combine_messages`). A `combine` holding {summaries} is one user message.
+    combine_context: str = ("Given the following extracted parts of a long document and a question, create a final "
+                            "answer that cites the source numbers like [2]. If you don't know the answer, just say "
+                            "that you don't know. Don't try to make up an answer.\n----------------\n{summaries}")
+    combine: str = "{question}"
     # refine: one user message per step, in retrieval order (chains/refine.py). A prompts file may
     # choose LangChain's chat layout instead: a `refine_initial` without {question} becomes the system message
     # (the question, `refine_question`, is the user's turn), and a `refine` without {existing_answer} gets the

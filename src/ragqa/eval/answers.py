@@ -112,7 +112,9 @@ def short_answer_prompts(prompts: Prompts, language: str = "en") -> Prompts:
     context's words, not the shortest phrase."""
     short = short_instruction(language)
     out = replace(prompts, cite="", stuff=prompts.stuff.replace("{question}", "{question}" + short),
-                  combine=prompts.combine.replace("FINAL ANSWER:", short.strip() + "\nFINAL ANSWER:"),
+                  combine=(prompts.combine.replace("FINAL ANSWER:", short.strip() + "\nFINAL ANSWER:")
+                           if "FINAL ANSWER:" in prompts.combine
+                           else prompts.combine.replace("{question}", "{question}" + short)),
                   refine_initial=(prompts.refine_initial + short if "{question}" in prompts.refine_initial
                                   else prompts.refine_initial),
                   refine_question=prompts.refine_question.replace("{question}", "{question}" + short),
