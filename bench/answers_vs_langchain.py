@@ -19,7 +19,7 @@ For one shared QA file (`--set`, relative to $RAGQA_DATA; SQuAD v1.1 / CMRC, Hot
    The server's prompt cache is flushed between the two sides.
 3. The short-answer instruction (the sets score short SQuAD-style answers), `--instruction`:
    - `prompts` (default): ragqa gets it through `short_answer_prompts` (after the question in its stuff prompt,
-     which then drops its request for [n] markers, and at the end of its combine and refine prompts: how
+     which then drops its request for [n] markers, and after the question in its combine and refine prompts: how
      `ragqa eval --answers` asks); LangChain, whose prompts cannot take it without rewriting them,
      gets the very same sentence (`ragqa.eval.answers.short_instruction(language)`) appended to the question text, so it appears in every
      one of its prompts that carries `{question}` (all steps of all four chain types).
