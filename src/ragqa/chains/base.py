@@ -117,11 +117,11 @@ def quote(answer: str, context: str) -> str:
     must stand as whole words ("Yes" is not re-cased from "eyes")."""
     if not answer or answer in context or len(answer) > 200:
         return answer
-    target = answer.translate(_VARIANTS)
-    at = context.translate(_VARIANTS).find(target)  # translate() maps one character to one: offsets hold
+    target, plain = answer.translate(_VARIANTS), context.translate(_VARIANTS)  # one character to one: offsets hold
+    at = plain.find(target)
     if at >= 0:
         return context[at:at + len(answer)]
-    folded = context.translate(_VARIANTS).lower()
+    folded = plain.lower()
     if len(folded) != len(context):  # lower() changed a length (rare scripts): offsets would not map back
         return answer
     target, at = target.lower(), folded.find(target.lower())
