@@ -11,6 +11,7 @@ from ragqa.chains.auto import is_factoid
 from ragqa.chains.base import quote_sources
 from ragqa.chains.map_rerank import (
     NOT_FOUND,
+    agreement,
     contenders,
     drop_echo,
     evidence,
@@ -19,6 +20,7 @@ from ragqa.chains.map_rerank import (
     parse_choice,
     quote,
     same_answer,
+    voted,
 )
 from ragqa.errors import BudgetError
 from ragqa.load import load
@@ -109,10 +111,11 @@ def test_auto_routes_by_question_shape_and_evidence(hits, llm, small_llm):
     assert run_chain("auto", broad, hits[:2], llm, budget=budget).chain == "auto:stuff"
     assert run_chain("auto", broad, hits * 2, small_llm, budget=Budget.for_llm(small_llm, REPLY)).chain == \
         "auto:map_reduce"
-    factoid = run_chain("auto", QUESTION, hits[:3], llm, budget=budget)  # one fact, one chunk: map_rerank first
-    assert factoid.trace.steps[0].name == "rerank" and factoid.trace.steps[0].calls == 3
-    if factoid.abstained or factoid.chain != "auto:map_rerank":  # no chunk held it alone: stuff ran after
-        assert factoid.chain == "auto:map_rerank>stuff" and factoid.trace.steps[-1].name == "stuff"
+    factoid = run_chain("auto", QUESTION, hits[:3], llm, budget=budget)  # one fact: stuff votes, map_rerank answers
+    assert [(s.name, s.calls) for s in factoid.trace.steps] == [("stuff", 1), ("rerank", 3)]
+    assert "vote" in factoid.trace.steps[1].detail
+    if factoid.chain != "auto:map_rerank":  # no chunk held it alone: stuff's reading stands, no further call
+        assert factoid.chain == "auto:map_rerank>stuff" and len(factoid.sources) == 3
     else:
         assert 1 <= len(factoid.sources) <= 3
     bridged = [replace(h, source="graph") if i == 1 else h for i, h in enumerate(hits[:3])]
@@ -257,6 +260,66 @@ def test_every_chain_answers_in_its_sources_spelling(chain, reply):
     hits = [_hit(1, "Denver beat Carolina 24\u201310 in Super Bowl 50."), _hit(2, "Kickoff was at 3:30 p.m.")]
     answer = run_chain(chain, "What was the final score?", hits, ScriptedLLM(reply))
     assert answer.answer == "24\u201310"
+
+
+class ChunkScriptedLLM(ScriptedLLM):
+    """Replies by prompt: `stuff` to the one prompt holding every chunk (a system message), else the reply of the
+    first chunk marker found in a per-chunk prompt. Stands in for a model to check the wiring of auto's vote:
+    the real models cannot be made to disagree across chunks on demand."""
+
+    def __init__(self, stuff: str, per_chunk: dict[str, str]):
+        super().__init__(stuff)
+        self.per_chunk = per_chunk
+        self.prompts: list[str] = []
+
+    def complete(self, messages, *, max_tokens, temperature=0.0, stop=None, json_schema=None):
+        from ragqa.llm.base import Completion
+        text = messages[-1]["content"]
+        self.prompts.append("stuff" if messages[0]["role"] == "system" else "rerank")
+        reply = self.reply if messages[0]["role"] == "system" else next(
+            r for marker, r in self.per_chunk.items() if marker in text)
+        return Completion(reply, self.count_messages(messages), 2)
+
+
+@pytest.mark.parametrize("a,b,level", [
+    ("Von Miller.", "von  miller", 3), ("8", "eight", 2), ("twice", "2", 2), ("Patriots", "New England Patriots", 1),
+    ("New England Patriots", "Patriots", 1), ("巴西", "葡萄牙、塞尔维亚和巴西", 1), ("Miller", "Millerton", 0),
+    ("Denver", "Carolina", 0), ("", "Denver", 0), ("eight", "eighteen", 0),
+])
+def test_agreement_between_two_readings(a, b, level):
+    assert agreement(a, b) == level
+
+
+def test_the_vote_picks_the_strongest_agreement_among_found_answers():
+    def row(rank, answer, ev, found=True, score=100):
+        return {"rank": rank, "answer": answer, "evidence": ev, "found": found, "score": score}
+
+    scored = [row(0, "Denver Broncos", 1.0), row(1, "Patriots", 1.0), row(2, "New England Patriots", 0.8)]
+    assert voted(scored, "New England Patriots", 30)["rank"] == 2  # the same words beat a containment
+    assert voted(scored, "the Patriots", 30)["rank"] == 1  # both contain it: then evidence decides
+    assert voted(scored, "Carolina Panthers", 30) is None  # no candidate agrees: the evidence order stands
+    assert voted([row(0, "eight", 1.0), row(1, "8", 0.2)], "8", 30)["rank"] == 0  # below the line: not a candidate
+    assert voted([row(0, "Denver", 1.0, found=False)], "Denver", 30) is None  # a "not found" never wins
+
+
+def test_auto_lets_stuffs_reading_choose_among_the_chunks_answers():
+    hits = [_hit(1, "The Pittsburgh Steelers won the AFC North."), _hit(2, "The Denver Broncos won the AFC title."),
+            _hit(3, "Kickoff was at 3:30 p.m.")]
+    replies = {"Steelers": '{"found": true, "answer": "Pittsburgh Steelers", "score": 100}',
+               "Broncos": '{"found": true, "answer": "Denver Broncos", "score": 100}',
+               "Kickoff": '{"found": false, "answer": "", "score": 0}'}
+    question = "Which team won the AFC title?"
+    alone = run_chain("map_rerank", question, hits, ChunkScriptedLLM("", replies))
+    assert alone.answer == "Pittsburgh Steelers"  # equal evidence: the better-retrieved chunk
+    llm = ChunkScriptedLLM("the denver broncos", replies)
+    answer = run_chain("auto", question, hits, llm)
+    assert answer.chain == "auto:map_rerank" and answer.answer == "Denver Broncos"  # the chunk's span, chosen
+    assert [s.chunk_id for s in answer.sources] == [2] and llm.prompts == ["stuff", "rerank", "rerank", "rerank"]
+    assert answer.trace.steps[1].detail["vote"] == {"answer": "the denver broncos", "agreed": True, "changed": True}
+    nobody = {marker: '{"found": false, "answer": "", "score": 0}' for marker in replies}
+    fallback = run_chain("auto", question, hits, ChunkScriptedLLM("Denver", nobody))
+    assert fallback.chain == "auto:map_rerank>stuff" and fallback.answer == "Denver"  # no extra call
+    assert fallback.trace.totals()["calls"] == 4
 
 
 @pytest.mark.parametrize("answer,question,expected", [

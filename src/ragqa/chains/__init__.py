@@ -42,19 +42,30 @@ def run_chain(name: str, question: str, hits: list[Hit], llm: LLM, *, budget: Bu
 
 def _auto(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts: Prompts,
           on_token: Callable[[str], None] | None, abstain_below: int, judge: bool = False) -> Answer:
-    """map_rerank for a factoid answered by one chunk; stuff when it fits; else map_reduce (chains/auto.py)."""
-    first = None
+    """A factoid answered by one chunk: stuff reads the chunks together, and its answer votes among map_rerank's
+    per-chunk answers (the answer is the chunk's span; stuff's stands when map_rerank abstains). Anything else:
+    stuff when it fits, else map_reduce (chains/auto.py)."""
     if prefers_map_rerank(question, hits):
-        first = map_rerank(question, hits, llm, budget, prompts, abstain_below=abstain_below, judge=judge)
+        together = stuff(question, hits, llm, budget, prompts) if fits(question, hits, llm, budget, prompts) else None
+        first = map_rerank(question, hits, llm, budget, prompts, abstain_below=abstain_below, judge=judge,
+                           vote=together.answer if together else None)
         if not first.abstained:
+            first.trace.steps[:0] = together.trace.steps if together else []
+            first.chain = "auto:map_rerank"
             if on_token:
                 on_token(first.answer)
-            first.chain = "auto:map_rerank"
             return first
+        if together is not None:  # no chunk held the answer alone: stuff's reading of them all stands
+            together.trace.steps.extend(first.trace.steps)
+            together.chain = "auto:map_rerank>stuff"
+            if on_token:
+                on_token(together.answer)
+            return together
+        answer = map_reduce(question, hits, llm, budget, prompts, on_token=on_token)
+        answer.trace.steps[:0] = first.trace.steps
+        answer.chain = "auto:map_rerank>map_reduce"
+        return answer
     name = "stuff" if fits(question, hits, llm, budget, prompts) else "map_reduce"
     answer = run_chain(name, question, hits, llm, budget=budget, prompts=prompts, on_token=on_token)
-    if first is not None:  # map_rerank found no single chunk with the answer: its calls stay in the trace
-        answer.trace.steps[:0] = first.trace.steps
-        name = f"map_rerank>{name}"
     answer.chain = f"auto:{name}"
     return answer

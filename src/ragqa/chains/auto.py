@@ -1,11 +1,12 @@
 """`auto`: pick the chain per question from its shape and from what retrieval found.
 
 Measured with the 1.5B (docs/answers.md): for a short factual question whose answer sits in one chunk,
-map_rerank (one chunk's answer, chosen on evidence) beats stuffing k chunks by 5-10 EM points, because the
-model no longer mixes neighbouring chunks. A question that needs two chunks (a bridge the graph expanded
-to, a comparison of two things) needs them in one prompt: stuff. When map_rerank finds no chunk that holds
-the answer on its own, the answer may still be spread over several: stuff runs after all. Everything else
-keeps LangChain's rule: stuff when it fits, else map_reduce.
+map_rerank (one chunk's answer, chosen on evidence) beats stuffing k chunks, because the model no longer mixes
+neighbouring chunks; but its evidence ties across chunks that each name a plausible answer, and stuff's reading
+of all of them together settles those ties better than the retrieval rank. So a factoid is read both ways and
+stuff's answer votes among the chunks' answers (chains/__init__.py, map_rerank.voted). A question that needs two
+chunks (a bridge the graph expanded to, a comparison of two things) needs them in one prompt: stuff. Everything
+else keeps LangChain's rule: stuff when it fits, else map_reduce.
 """
 
 from __future__ import annotations
