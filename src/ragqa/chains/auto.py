@@ -23,7 +23,7 @@ _FACTOID_EN = re.compile(
     re.I)
 _NOT_FACTOID_EN = re.compile(
     r"\b(?:why|explain|describe|summari[sz]e|compare|list|discuss|difference|differ|both|either|neither|"
-    r"same|main|key|overview)\b|\bor\b|\bhow\s+(?:do|does|did|is|are|was|were|can|could|should|would|to)\b",
+    r"same|main|key|overview|in\s+common)\b|\bor\b|\bhow\s+(?:do|does|did|is|are|was|were|can|could|should|would|to)\b",
     re.I)
 _FACTOID_ZH = re.compile(r"谁|什么|哪|几|多少|何时|何地|何年|多久|多大|多长|多高")
 _NOT_FACTOID_ZH = re.compile(r"为什么|为何|如何|怎么|怎样|总结|概括|描述|比较|区别|还是|列举|哪些")
