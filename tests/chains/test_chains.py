@@ -111,13 +111,14 @@ def test_auto_routes_by_question_shape_and_evidence(hits, llm, small_llm):
     assert run_chain("auto", broad, hits[:2], llm, budget=budget).chain == "auto:stuff"
     assert run_chain("auto", broad, hits * 2, small_llm, budget=Budget.for_llm(small_llm, REPLY)).chain == \
         "auto:map_reduce"
-    factoid = run_chain("auto", QUESTION, hits[:3], llm, budget=budget)  # one fact: stuff votes, map_rerank answers
-    assert [(s.name, s.calls) for s in factoid.trace.steps] == [("stuff", 1), ("rerank", 3)]
-    assert "vote" in factoid.trace.steps[1].detail
-    if factoid.chain != "auto:map_rerank":  # no chunk held it alone: stuff's reading stands, no further call
-        assert factoid.chain == "auto:map_rerank>stuff" and len(factoid.sources) == 3
+    factoid = run_chain("auto", QUESTION, hits[:3], llm, budget=budget)  # one fact: map_rerank, stuff on a split
+    steps = [(s.name, s.calls) for s in factoid.trace.steps]
+    assert steps[0] == ("rerank", 3) and steps[1:] in ([], [("stuff", 1)])
+    if factoid.chain != "auto:map_rerank":  # no chunk held it alone: stuff's reading stands
+        assert factoid.chain == "auto:map_rerank>stuff" and steps[1:] == [("stuff", 1)]
     else:
         assert 1 <= len(factoid.sources) <= 3
+        assert factoid.trace.steps[0].detail["vote"]["asked"] == (len(steps) == 2)
     bridged = [replace(h, source="graph") if i == 1 else h for i, h in enumerate(hits[:3])]
     assert run_chain("auto", QUESTION, bridged, llm, budget=budget).chain == "auto:stuff"  # a graph path: together
 
@@ -314,11 +315,16 @@ def test_auto_lets_stuffs_reading_choose_among_the_chunks_answers():
     llm = ChunkScriptedLLM("the denver broncos", replies)
     answer = run_chain("auto", question, hits, llm)
     assert answer.chain == "auto:map_rerank" and answer.answer == "Denver Broncos"  # the chunk's span, chosen
-    assert [s.chunk_id for s in answer.sources] == [2] and llm.prompts == ["stuff", "rerank", "rerank", "rerank"]
-    assert answer.trace.steps[1].detail["vote"] == {"answer": "the denver broncos", "agreed": True, "changed": True}
+    assert [s.chunk_id for s in answer.sources] == [2] and llm.prompts == ["rerank", "rerank", "rerank", "stuff"]
+    assert answer.trace.steps[0].detail["vote"] == {"asked": True, "answer": "the denver broncos", "agreed": True,
+                                                    "changed": True}
+    same = {**replies, "Steelers": replies["Broncos"]}  # every chunk found the same answer: nothing to vote on
+    unanimous_llm = ChunkScriptedLLM("Pittsburgh Steelers", same)
+    unanimous = run_chain("auto", question, hits, unanimous_llm)
+    assert unanimous.answer == "Denver Broncos" and unanimous_llm.prompts == ["rerank"] * 3
     nobody = {marker: '{"found": false, "answer": "", "score": 0}' for marker in replies}
     fallback = run_chain("auto", question, hits, ChunkScriptedLLM("Denver", nobody))
-    assert fallback.chain == "auto:map_rerank>stuff" and fallback.answer == "Denver"  # no extra call
+    assert fallback.chain == "auto:map_rerank>stuff" and fallback.answer == "Denver"
     assert fallback.trace.totals()["calls"] == 4
 
 

@@ -42,28 +42,30 @@ def run_chain(name: str, question: str, hits: list[Hit], llm: LLM, *, budget: Bu
 
 def _auto(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts: Prompts,
           on_token: Callable[[str], None] | None, abstain_below: int, judge: bool = False) -> Answer:
-    """A factoid answered by one chunk: stuff reads the chunks together, and its answer votes among map_rerank's
-    per-chunk answers (the answer is the chunk's span; stuff's stands when map_rerank abstains). Anything else:
-    stuff when it fits, else map_reduce (chains/auto.py)."""
+    """A factoid answered by one chunk: map_rerank reads each chunk; when they found different answers, stuff
+    reads them together and its answer votes among them (the answer is the chunk's span). When map_rerank
+    abstains, stuff's answer stands. Anything else: stuff when it fits, else map_reduce (chains/auto.py)."""
     if prefers_map_rerank(question, hits):
-        together = stuff(question, hits, llm, budget, prompts) if fits(question, hits, llm, budget, prompts) else None
+        fitting = fits(question, hits, llm, budget, prompts)
+        together: list[Answer] = []
+
+        def second_reading() -> str | None:
+            together.append(stuff(question, hits, llm, budget, prompts))
+            return together[0].answer
+
         first = map_rerank(question, hits, llm, budget, prompts, abstain_below=abstain_below, judge=judge,
-                           vote=together.answer if together else None)
+                           vote=second_reading if fitting else None)
         if not first.abstained:
-            first.trace.steps[:0] = together.trace.steps if together else []
+            if together:
+                first.trace.steps[1:1] = together[0].trace.steps  # after the rerank calls, before any judge
             first.chain = "auto:map_rerank"
             if on_token:
                 on_token(first.answer)
             return first
-        if together is not None:  # no chunk held the answer alone: stuff's reading of them all stands
-            together.trace.steps.extend(first.trace.steps)
-            together.chain = "auto:map_rerank>stuff"
-            if on_token:
-                on_token(together.answer)
-            return together
-        answer = map_reduce(question, hits, llm, budget, prompts, on_token=on_token)
+        name = "stuff" if fitting else "map_reduce"  # no chunk held the answer alone: read them together
+        answer = run_chain(name, question, hits, llm, budget=budget, prompts=prompts, on_token=on_token)
         answer.trace.steps[:0] = first.trace.steps
-        answer.chain = "auto:map_rerank>map_reduce"
+        answer.chain = f"auto:map_rerank>{name}"
         return answer
     name = "stuff" if fits(question, hits, llm, budget, prompts) else "map_reduce"
     answer = run_chain(name, question, hits, llm, budget=budget, prompts=prompts, on_token=on_token)

@@ -3,8 +3,8 @@
 Measured with the 1.5B (docs/answers.md): for a short factual question whose answer sits in one chunk,
 map_rerank (one chunk's answer, chosen on evidence) beats stuffing k chunks, because the model no longer mixes
 neighbouring chunks; but its evidence ties across chunks that each name a plausible answer, and stuff's reading
-of all of them together settles those ties better than the retrieval rank. So a factoid is read both ways and
-stuff's answer votes among the chunks' answers (chains/__init__.py, map_rerank.voted). A question that needs two
+of all of them together settles those ties better than the retrieval rank. So when the chunks' answers differ,
+stuff reads them together and its answer votes among them (chains/__init__.py, map_rerank.voted). A question that needs two
 chunks (a bridge the graph expanded to, a comparison of two things) needs them in one prompt: stuff. Everything
 else keeps LangChain's rule: stuff when it fits, else map_reduce.
 """

@@ -235,13 +235,20 @@ def voted(scored: list[dict], vote: str, abstain_below: int) -> dict | None:
     return max(agreeing, key=lambda a: (a[0], a[1]["evidence"], a[1]["score"], -a[1]["rank"]))[1]
 
 
+def divided(scored: list[dict], abstain_below: int) -> bool:
+    """The chunks found different answers above the abstention line: only then can a vote change the answer."""
+    found = [s["answer"] for s in scored if s["found"] and s["evidence"] * 100 >= abstain_below]
+    return any(agreement(found[0], other) < 3 for other in found[1:])
+
+
 def map_rerank(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts: Prompts, *,
                on_token: Callable[[str], None] | None = None, abstain_below: int = 30, judge: bool = False,
-               vote: str | None = None) -> Answer:
-    """`vote`: another chain's answer to the same question over the same chunks (auto passes stuff's). The 1.5B
-    says found/100 for most chunks that name any plausible entity, so the evidence often ties across different
-    answers; a reading of all chunks together breaks the tie better than the retrieval rank (SQuAD 100: auto
-    62 -> 68 EM, docs/answers.md session 15). The answer stays the chunk's own span; the vote only chooses."""
+               vote: str | Callable[[], str | None] | None = None) -> Answer:
+    """`vote`: another chain's answer to the same question over the same chunks (auto passes stuff's), or a
+    callable that makes one, called only when the chunks found different answers. The 1.5B says found/100 for
+    most chunks that name any plausible entity, so the evidence often ties across different answers; a reading of
+    all chunks together breaks the tie better than the retrieval rank (SQuAD 100: auto 62 -> 68 EM,
+    docs/answers.md session 15). The answer stays the chunk's own span; the vote only chooses."""
     trace = Trace()
     use_json = llm.supports_json
     template = prompts.rerank_json if use_json else prompts.rerank
@@ -264,9 +271,12 @@ def map_rerank(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts
     if not scored:
         return Answer(NOT_FOUND, [], "map_rerank", trace, abstained=True)
     best = max(scored, key=lambda s: (s["evidence"], s["score"], -s["rank"]))  # ties: the better-retrieved chunk
+    offered = vote is not None
+    if callable(vote):
+        vote = vote() if divided(scored, abstain_below) else None
     chosen = voted(scored, vote, abstain_below) if vote and vote.strip() else None
-    if vote is not None:
-        trace.steps[-1].detail["vote"] = {"answer": vote, "agreed": chosen is not None,
+    if offered:
+        trace.steps[-1].detail["vote"] = {"asked": vote is not None, "answer": vote, "agreed": chosen is not None,
                                           "changed": chosen is not None and chosen is not best}
     best = chosen or best
     options = contenders(scored, abstain_below) if judge and chosen is None else []
