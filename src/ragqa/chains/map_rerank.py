@@ -141,11 +141,12 @@ def agreement(a: str, b: str) -> int:
     """How closely two readings agree: 3 the same words, 2 the same once number words are digits ("eight" /
     "8"), 1 one inside the other at word boundaries ("Patriots" in "New England Patriots"; CJK by character),
     0 not at all. A stronger agreement outranks a better-scored weaker one."""
-    def words(text: str, numbers: bool) -> str:
-        return " ".join(_NUMBER_WORDS.get(w.lower(), w.lower()) if numbers else w.lower() for w in _WORD.findall(text))
-    if words(a, False) and words(a, False) == words(b, False):
+    if same_answer(a, b):
         return 3
-    x, y = words(a, True), words(b, True)
+
+    def digits(text: str) -> str:
+        return " ".join(_NUMBER_WORDS.get(w.lower(), w.lower()) for w in _WORD.findall(text))
+    x, y = digits(a), digits(b)
     if not x or not y:
         return 0
     if x == y:
@@ -223,13 +224,16 @@ def judge_tie(question: str, options: list[dict], hits: list[Hit], llm: LLM, bud
     return options[chosen] if chosen is not None else None
 
 
+def _standing(scored: list[dict], abstain_below: int) -> list[dict]:
+    """The answers the chunks found with enough evidence not to abstain: the candidates a vote chooses among."""
+    return [s for s in scored if s["found"] and s["evidence"] * 100 >= abstain_below]
+
+
 def voted(scored: list[dict], vote: str, abstain_below: int) -> dict | None:
     """The chunk answer that a second reading (`vote`: stuff's answer from all the chunks together) agrees
     with, among those the chunks found with enough evidence: the strongest agreement, then the most evidence,
     then the better-retrieved chunk. None when the vote agrees with no candidate."""
-    agreeing = [(agreement(vote, s["answer"]), s) for s in scored
-                if s["found"] and s["evidence"] * 100 >= abstain_below]
-    agreeing = [(level, s) for level, s in agreeing if level]
+    agreeing = [(level, s) for s in _standing(scored, abstain_below) if (level := agreement(vote, s["answer"]))]
     if not agreeing:
         return None
     return max(agreeing, key=lambda a: (a[0], a[1]["evidence"], a[1]["score"], -a[1]["rank"]))[1]
@@ -237,8 +241,8 @@ def voted(scored: list[dict], vote: str, abstain_below: int) -> dict | None:
 
 def divided(scored: list[dict], abstain_below: int) -> bool:
     """The chunks found different answers above the abstention line: only then can a vote change the answer."""
-    found = [s["answer"] for s in scored if s["found"] and s["evidence"] * 100 >= abstain_below]
-    return any(agreement(found[0], other) < 3 for other in found[1:])
+    found = [s["answer"] for s in _standing(scored, abstain_below)]
+    return any(not same_answer(found[0], other) for other in found[1:])
 
 
 def map_rerank(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts: Prompts, *,
