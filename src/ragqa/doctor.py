@@ -150,7 +150,7 @@ def _llamacpp(settings: Settings, d: Diagnosis) -> None:
 def _vllm_local(settings: Settings, d: Diagnosis) -> None:
     d.model = settings.llm.model
     if importlib.util.find_spec("vllm") is None:
-        d.add("vllm", False, "the vllm package is not installed", "pip install 'ragqa[gpu]' on a GPU machine, "
+        d.add("vllm", False, "the vllm package is not installed", "pip install -e '.[gpu]' (ragqa checkout) on a GPU machine, "
               "or run `vllm serve` and use RAGQA_LLM__BACKEND=openai.")
         return
     import torch

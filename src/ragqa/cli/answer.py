@@ -24,7 +24,7 @@ def ask(
     chain: ChainOpt = None,
     k: Annotated[int | None, typer.Option("-k", min=1, help="Chunks to retrieve (RAGQA_K).")] = None,
     collection: CollectionOpt = None,
-    retrieval: Annotated[str | None, typer.Option(help="dense | lexical | hybrid | graph | auto (default: auto).")] = None,
+    retrieval: Annotated[str | None, typer.Option(help="dense | lexical | hybrid | graph | auto (default from settings: auto).")] = None,
     stream: Annotated[bool, typer.Option("--stream/--no-stream", help="Print tokens as they come.")] = True,
     as_json: JsonOpt = False,
 ) -> None:

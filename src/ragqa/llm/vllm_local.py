@@ -1,4 +1,4 @@
-"""In-process vLLM for offline batch work on a GPU machine (`pip install 'ragqa[gpu]'`).
+"""In-process vLLM for offline batch work on a GPU machine (`pip install -e '.[gpu]'` in the checkout).
 
 Not exercised by the test suite: vLLM needs a CUDA GPU, which CI does not have.
 """
@@ -16,7 +16,7 @@ class VLLMLocal:
         try:
             import vllm  # noqa: F401
         except ImportError as e:
-            raise ConfigError("the vllm backend needs vLLM and a GPU", hint="pip install 'ragqa[gpu]'") from e
+            raise ConfigError("the vllm backend needs vLLM and a GPU", hint="pip install -e '.[gpu]' in the ragqa checkout") from e
         from vllm import LLM
 
         self.name = model
