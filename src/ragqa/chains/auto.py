@@ -28,35 +28,16 @@ _NOT_FACTOID_EN = re.compile(
 _FACTOID_ZH = re.compile(r"谁|什么|哪|几|多少|何时|何地|何年|多久|多大|多长|多高")
 _NOT_FACTOID_ZH = re.compile(r"为什么|为何|如何|怎么|怎样|总结|概括|描述|比较|区别|还是|列举|哪些")
 _CALLED_ZH = re.compile(r"[称名作算]为什么")  # "is called / counts as what", not 为什么 "why"
-# Chinese reasons, manners and "which ones" still have one passage's span as their answer (CMRC annotates them
-# so), and the 1.5B's stuff reading restates such a question as a whole sentence: on CMRC dev these 8 questions
-# scored 1 exact match through stuff and 5 through map_rerank (docs/answers.md, session 16). Summaries,
-# descriptions, comparisons and explicit lists still need the chunks read together.
-_SPAN_ZH = re.compile(r"为什么|为何|如何|怎么|怎样|哪些")
-_SEVERAL_ZH = re.compile(r"总结|概括|描述|比较|区别|还是|列举")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
-
-
-def _is_cjk(question: str) -> bool:
-    return len(_CJK.findall(question)) > len(question) / 3
 
 
 def is_factoid(question: str) -> bool:
     """A short question that asks for one fact (English or Chinese)."""
     q = question.strip()
-    if _is_cjk(q):
+    if len(_CJK.findall(q)) > len(q) / 3:
         plain = _CALLED_ZH.sub("叫什么", q)
         return len(q) <= 60 and bool(_FACTOID_ZH.search(plain)) and not _NOT_FACTOID_ZH.search(plain)
     return len(q.split()) <= 30 and bool(_FACTOID_EN.match(q)) and not _NOT_FACTOID_EN.search(q)
-
-
-def asks_for_one_span(question: str) -> bool:
-    """A factoid, or a short Chinese why / how / which-ones question: either way one chunk's span answers it."""
-    if is_factoid(question):
-        return True
-    q = question.strip()
-    plain = _CALLED_ZH.sub("叫什么", q)
-    return _is_cjk(q) and len(q) <= 60 and bool(_SPAN_ZH.search(plain)) and not _SEVERAL_ZH.search(plain)
 
 
 def needs_several_chunks(hits: list[Hit]) -> bool:
@@ -65,4 +46,4 @@ def needs_several_chunks(hits: list[Hit]) -> bool:
 
 
 def prefers_map_rerank(question: str, hits: list[Hit]) -> bool:
-    return len(hits) > 1 and asks_for_one_span(question) and not needs_several_chunks(hits)
+    return len(hits) > 1 and is_factoid(question) and not needs_several_chunks(hits)

@@ -98,32 +98,6 @@ def support(answer: str, context: str) -> float:
 
 _COPULA_ZH = "是为有在于"
 _COPULA_EN = {"is", "was", "are", "were"}
-_CLAUSE_BREAK = re.compile(r"[，,；;]")
-_WHY_ZH = re.compile(r"为什么|为何")
-_BECAUSE_ZH = ("因为", "由于")
-
-
-def _restates(clause: str, question: str) -> bool:
-    """At least two thirds of the clause's characters (CJK) or words are the question's own."""
-    words = [w.lower() for w in _WORD.findall(clause)]
-    asked = {w.lower() for w in _WORD.findall(question)}
-    return not words or sum(w in asked for w in words) / len(words) >= 2 / 3
-
-
-def drop_restatement(answer: str, question: str) -> str:
-    """A Chinese answer without the parts that only say the question again: "因为X，Y没有港口" for "Y为什么没有
-    港口？" -> "X". A reason is what "why" asks for, so a leading 因为/由于 goes (the text's own "因是…" stays),
-    and so do trailing clauses made mostly of the question's characters (CMRC dev: 2 answers lost their exact
-    match so; docs/answers.md, session 16). Nothing is dropped that would leave the answer empty."""
-    text = answer.strip()
-    if _WHY_ZH.search(question) and text.startswith(_BECAUSE_ZH) and text[2:].strip("：:，, "):
-        text = text[2:].lstrip("：:，, ")
-    cut = len(text)
-    for brk in reversed(list(_CLAUSE_BREAK.finditer(text))):
-        if brk.start() == 0 or not _restates(text[brk.end():cut].rstrip("。."), question):
-            break
-        cut = brk.start()
-    return text[:cut].strip() if cut < len(text) else text
 
 
 def drop_echo(answer: str, question: str) -> str:
@@ -132,8 +106,7 @@ def drop_echo(answer: str, question: str) -> str:
     the echo is no part of it (CMRC: "大莱龙铁路是横贯…" lost its exact match). The echo must be at least two
     characters (CJK) or words copied from the question, ending in a copula the question also has (是/为/有/在/
     于: "铁路沿线设有") or followed by 是/为 or is/was/are/were (not by 在/有/于: "邹游在赛季结束后" is a name and
-    a preposition). A Chinese answer then loses a restatement of the question (`drop_restatement`). Anything
-    else is left as it is."""
+    a preposition). Anything else is left as it is."""
     text = answer.strip()
     if _CJK_RE.match(text):
         n = max((i for i in range(2, len(text)) if text[:i] in question), default=0)
@@ -141,10 +114,8 @@ def drop_echo(answer: str, question: str) -> str:
             n += 1
         if n >= 2 and text[n - 1] in _COPULA_ZH:
             rest = text[n:].lstrip("：:，, ")
-            text = rest if rest else text
-        return drop_restatement(text, question)
-    if _CJK_RE.search(text):  # "2010年是…": no echo at the start, but a restatement may close it
-        return drop_restatement(text, question)
+            return rest if rest else text
+        return text
     words = list(_WORD.finditer(text))
     asked = " " + " ".join(w.lower() for w in _WORD.findall(question)) + " "
     n = max((i for i in range(2, len(words)) if " " + " ".join(w.group().lower() for w in words[:i]) + " " in asked),
