@@ -23,6 +23,7 @@ the libraries (torch, transformers, onnxruntime, faiss, langchain): both import 
 one-time ONNX export that ragqa caches per machine is done, untimed, before the run if it is not cached yet.
 
     RAGQA_DATA=../shared/data .venv/bin/python bench/ingest.py [--files GLOB ...] [--skip-langchain] [--out PATH]
+        [--embed-backend auto|onnx|torch|bf16]
 """
 
 from __future__ import annotations
@@ -74,8 +75,14 @@ def note(message: str) -> None:
 
 
 def machine_info() -> dict:
-    return _machine_info(("ragqa", "torch", "onnxruntime", "faiss-cpu", "pypdf", "transformers",
-                         "sentence-transformers", "tokenizers", "langchain-text-splitters"))
+    from ragqa.embed.sentence_transformer import cpu_flags
+
+    info = _machine_info(("ragqa", "torch", "onnxruntime", "faiss-cpu", "pypdf", "transformers",
+                          "sentence-transformers", "tokenizers", "langchain-text-splitters"))
+    # the embedder's speed depends on these more than on anything in ragqa (docs/benchmarks.md)
+    info["cpu_flags"] = sorted(cpu_flags() & {"avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16",
+                                              "amx_int8", "avx_vnni"})
+    return info
 
 
 def expand(patterns: list[str]) -> list[Path]:
@@ -111,8 +118,9 @@ def ensure_onnx_export(settings) -> dict:
     from ragqa import backends
     from ragqa.embed.sentence_transformer import SentenceTransformerEmbedder
 
-    if settings.embed_backend != "onnx":
-        return {"backend": settings.embed_backend}
+    backend = backends.embedder(settings.embedder, settings).backend  # "auto" resolved for this CPU
+    if backend != "onnx":
+        return {"backend": backend}
     path = backends.embedder(settings.embedder, settings).onnx_path()  # constructs, loads nothing
     info = {"backend": "onnx", "path": str(path), "cached": path.exists()}
     if not path.exists():
@@ -125,11 +133,17 @@ def ensure_onnx_export(settings) -> dict:
     return info
 
 
-def run_ragqa(files: list[Path], home: Path) -> tuple[dict, list[str], object]:
+def backends_resolved(settings) -> str:
+    from ragqa import backends
+
+    return backends.embedder(settings.embedder, settings).backend
+
+
+def run_ragqa(files: list[Path], home: Path, embed_backend: str = "auto") -> tuple[dict, list[str], object]:
     from ragqa.collection import Collection
     from ragqa.settings import Settings
 
-    settings = Settings(home=home, embedder="minilm")
+    settings = Settings(home=home, embedder="minilm", embed_backend=embed_backend)
     onnx = ensure_onnx_export(settings)
     # Library imports are not timed, on either side (the LangChain worker imports before its clock starts too).
     t0 = time.perf_counter()
@@ -179,6 +193,7 @@ def run_ragqa(files: list[Path], home: Path) -> tuple[dict, list[str], object]:
         "collection": {k: stats.get(k) for k in ("documents", "chunks", "vectors", "index_type", "graph_nodes",
                                                  "graph_edges")},
         "settings": {"embedder": settings.embedder, "embed_backend": settings.embed_backend,
+                     "embed_backend_resolved": backends_resolved(settings),
                      "embed_batch_size": settings.embed_batch_size, "chunk_tokens": settings.chunk_tokens,
                      "chunk_overlap": settings.chunk_overlap, "threads": settings.threads,
                      "embed_threads": settings.embed_threads, "index_type": settings.index_type,
@@ -236,14 +251,15 @@ def run_agreement(texts: list[str], settings) -> dict:
         return {"skipped": "no chunks"}
     idx = np.unique(np.linspace(0, len(texts) - 1, min(AGREEMENT_SAMPLE, len(texts))).round().astype(int))
     sample = [texts[i] for i in idx]
-    note(f"agreement: {len(sample)} chunks, ragqa ({settings.embed_backend}) vs sentence-transformers (torch)")
-    ours = backends.embedder("minilm", settings).embed_documents(sample)
+    embedder = backends.embedder("minilm", settings)
+    note(f"agreement: {len(sample)} chunks, ragqa ({embedder.backend}) vs sentence-transformers (torch)")
+    ours = embedder.embed_documents(sample)
     ref = SentenceTransformerEmbedder("minilm", backend="torch", threads=settings.embed_threads).embed_documents(sample)
     cos = (ours * ref).sum(1) / (np.linalg.norm(ours, axis=1) * np.linalg.norm(ref, axis=1))
     worst = int(np.argmin(cos))
     return {
         "chunks": len(sample),
-        "ragqa_backend": settings.embed_backend,
+        "ragqa_backend": embedder.backend,
         "reference": "sentence-transformers, backend=torch",
         "min_cosine": float(cos.min()),
         "mean_cosine": float(cos.mean()),
@@ -342,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-langchain", action="store_true", help="measure ragqa only")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ingest.json", help="JSON results")
     ap.add_argument("--langchain-timeout", type=float, default=3600, help="seconds before the worker is stopped")
+    ap.add_argument("--embed-backend", default="auto", choices=("auto", "onnx", "torch", "bf16"),
+                    help="ragqa's embedding backend (default auto: bf16 on a CPU with native bfloat16, else onnx)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -357,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"benchmark": "ingest", "machine": machine_info(), "data": str(DATA),
                      "files": [{"file": str(f), "bytes": f.stat().st_size} for f in files]}
     with tempfile.TemporaryDirectory(prefix="ragqa-bench-") as tmp:
-        results["ragqa"], texts, settings = run_ragqa(files, Path(tmp))
+        results["ragqa"], texts, settings = run_ragqa(files, Path(tmp), args.embed_backend)
         results["embedder_raw"] = run_raw_embedder(texts, settings, results["ragqa"]["stage_seconds"]["embed"])
         results["agreement"] = run_agreement(texts, settings)
     if args.skip_langchain:

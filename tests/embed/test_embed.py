@@ -1,17 +1,19 @@
-"""The embedder loads from its wheel; the ONNX path gives the torch path's vectors."""
+"""The embedder loads from its wheel; the ONNX and bfloat16 paths give the float32 torch path's vectors."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from conftest import CACHE, data_file
-from ragqa.embed.sentence_transformer import SentenceTransformerEmbedder
+from ragqa.embed.sentence_transformer import SentenceTransformerEmbedder, native_bf16, resolve_backend
+from ragqa.errors import ConfigError
 
 
-def test_onnx_vectors_match_sentence_transformers_torch(embedder):
+def test_onnx_vectors_match_sentence_transformers_torch():
     text = data_file("long/pride_and_prejudice_pg1342.txt").read_text()[:60000]
     chunks = [text[i:i + 300 + (i % 900)] for i in range(0, 60000, 1500)]  # varied lengths, padding exercised
-    onnx = embedder.embed_documents(chunks)
+    onnx = SentenceTransformerEmbedder("minilm", backend="onnx", cache_dir=CACHE).embed_documents(chunks)
     torch_vecs = SentenceTransformerEmbedder("minilm", backend="torch", cache_dir=CACHE).embed_documents(chunks)
     assert onnx.shape == (len(chunks), 384) and onnx.dtype == np.float32
     cos = (onnx * torch_vecs).sum(1)
@@ -24,3 +26,23 @@ def test_query_and_documents_share_a_space(embedder):
     q = embedder.embed_query("How much did revenue grow?")
     assert np.argmax(docs @ q) == 1
     assert embedder.embed_documents([]).shape == (0, 384)
+
+
+def test_bf16_vectors_match_float32():
+    """bf16 is what `auto` runs on a CPU with native bfloat16; elsewhere torch emulates it (slow, same numbers)."""
+    text = data_file("long/pride_and_prejudice_pg1342.txt").read_text()[:30000]
+    chunks = [text[i:i + 300 + (i % 900)] for i in range(0, 30000, 1500)]
+    bf16 = SentenceTransformerEmbedder("minilm", backend="bf16", cache_dir=CACHE)
+    vecs = bf16.embed_documents(chunks)
+    ref = SentenceTransformerEmbedder("minilm", backend="torch", cache_dir=CACHE).embed_documents(chunks)
+    assert vecs.shape == (len(chunks), 384) and vecs.dtype == np.float32
+    assert ((vecs * ref).sum(1)).min() >= 0.999
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-5)
+    assert bf16.backend == "bf16" and str(next(bf16._sentence_transformer().parameters()).dtype) == "torch.bfloat16"
+
+
+def test_auto_backend_follows_the_cpu_and_bad_names_fail():
+    assert resolve_backend("auto") == ("bf16" if native_bf16() else "onnx")
+    assert resolve_backend("onnx") == "onnx"
+    with pytest.raises(ConfigError, match="unknown embedding backend"):
+        SentenceTransformerEmbedder("minilm", backend="fp8", cache_dir=CACHE)
