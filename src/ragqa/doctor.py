@@ -171,7 +171,7 @@ def _embedder(settings: Settings, d: Diagnosis) -> None:
         return
     d.embedder = embedder.name
     d.add("embedder", vec.shape[-1] == embedder.dim,
-          f"{embedder.name} ({getattr(embedder, 'backend', settings.embed_backend)}), dim {embedder.dim}, chunks up to {embedder.max_tokens} tokens")
+          f"{embedder.name} ({getattr(embedder, 'backend', 'own engine')}), dim {embedder.dim}, chunks up to {embedder.max_tokens} tokens")
 
 
 def _vectors(settings: Settings, d: Diagnosis) -> None:

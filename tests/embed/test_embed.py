@@ -13,7 +13,7 @@ from ragqa.errors import ConfigError
 def test_onnx_vectors_match_sentence_transformers_torch():
     text = data_file("long/pride_and_prejudice_pg1342.txt").read_text()[:60000]
     chunks = [text[i:i + 300 + (i % 900)] for i in range(0, 60000, 1500)]  # varied lengths, padding exercised
-    onnx = SentenceTransformerEmbedder("minilm", backend="onnx", cache_dir=CACHE).embed_documents(chunks)
+    onnx = SentenceTransformerEmbedder("minilm", backend="onnx", cache_dir=CACHE / "models").embed_documents(chunks)
     torch_vecs = SentenceTransformerEmbedder("minilm", backend="torch", cache_dir=CACHE).embed_documents(chunks)
     assert onnx.shape == (len(chunks), 384) and onnx.dtype == np.float32
     cos = (onnx * torch_vecs).sum(1)
@@ -41,8 +41,32 @@ def test_bf16_vectors_match_float32():
     assert bf16.backend == "bf16" and str(next(bf16._sentence_transformer().parameters()).dtype) == "torch.bfloat16"
 
 
-def test_auto_backend_follows_the_cpu_and_bad_names_fail():
-    assert resolve_backend("auto") == ("bf16" if native_bf16() else "onnx")
-    assert resolve_backend("onnx") == "onnx"
+def test_auto_backend_follows_the_cpu_and_bad_names_fail(monkeypatch):
+    from ragqa.embed import sentence_transformer as st
+
+    monkeypatch.setattr(st, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
+    assert resolve_backend("auto") == "bf16" and native_bf16()
+    monkeypatch.setattr(st, "cpu_flags", lambda: frozenset({"avx2", "fma", "avx512f"}))  # AVX-512 without bf16
+    assert resolve_backend("auto") == "onnx" and not native_bf16()
+    monkeypatch.setattr(st, "cpu_flags", lambda: frozenset({"amx_bf16"}))
+    assert resolve_backend("auto") == "bf16"
+    assert resolve_backend("torch") == "torch"
     with pytest.raises(ConfigError, match="unknown embedding backend"):
         SentenceTransformerEmbedder("minilm", backend="fp8", cache_dir=CACHE)
+
+
+def test_manifest_records_the_backend_that_ran(tmp_path):
+    """`auto` is resolved before it is written down: the manifest says which numbers made the vectors."""
+    import json
+
+    from conftest import make_settings
+    from ragqa.collection import Collection
+
+    (tmp_path / "a.txt").write_text("The Nile flows north through Egypt into the Mediterranean Sea.")
+    coll = Collection.open("m", make_settings(tmp_path), create=True)
+    try:
+        coll.ingest([tmp_path / "a.txt"])
+    finally:
+        coll.close()
+    manifest = json.loads((coll.manifest_path).read_text())
+    assert manifest["embed_backend"] == resolve_backend("auto") and manifest["embed_backend"] != "auto"
