@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +16,16 @@ from ragqa.llm.registry import gguf_path
 from ragqa.threads import ThreadBudget
 
 log = logging.getLogger(__name__)
+
+_loaded: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Free models before interpreter teardown: llama-cpp-python's own __del__ runs after its module globals are
+    gone and prints a TypeError traceback at every exit otherwise."""
+    for llm in list(_loaded):
+        llm.close()
 
 
 class LlamaCppLLM:
@@ -54,7 +66,17 @@ class LlamaCppLLM:
                         del llama
                         llama = load(trained)
                     self._llama = llama
+                    _loaded.add(self)
         return self._llama
+
+    def close(self) -> None:
+        with self._lock:
+            llama, self._llama = self._llama, None
+        if llama is not None:
+            try:
+                llama.close()
+            except Exception:  # noqa: BLE001 - best effort at exit; the process is ending anyway
+                log.debug("closing %s failed", self.name, exc_info=True)
 
     def _set_threads(self) -> None:
         """Ask the budget before each generation: the right count now, not the one at load time."""
