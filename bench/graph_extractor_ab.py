@@ -9,7 +9,7 @@ writes them as a MuSiQue file in a temporary folder, and runs the same `ragqa ev
 only the graph differs. A GPU (vLLM) runs the whole corpus with the command in docs/retrieval.md.
 
     RAGQA_DATA=../shared/data RAGQA_LLM__MODEL=qwen2.5-coder-1.5b .venv/bin/python bench/graph_extractor_ab.py \
-        --questions 12 --out bench/results/graph_extractor_ab_musique12.json
+        --questions 12 --out bench/results/graph_extractor_ab_musique12_s17.json
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ def ensure_onnx_export(settings) -> dict:
     from ragqa import backends
     from ragqa.embed.sentence_transformer import SentenceTransformerEmbedder
 
-    backend = backends.embedder(settings.embedder, settings).backend  # "auto" resolved for this CPU
+    backend = backends_resolved(settings)
     if backend != "onnx":
         return {"backend": backend}
     path = backends.embedder(settings.embedder, settings).onnx_path()  # constructs, loads nothing
@@ -134,6 +134,7 @@ def ensure_onnx_export(settings) -> dict:
 
 
 def backends_resolved(settings) -> str:
+    """The embedding backend `auto` resolves to on this CPU (constructs the embedder; loads nothing)."""
     from ragqa import backends
 
     return backends.embedder(settings.embedder, settings).backend

@@ -61,6 +61,11 @@ def resolve_backend(backend: str) -> str:
     return backend
 
 
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 in float32, whatever precision made them."""
+    return np.ascontiguousarray(vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12))
+
+
 def model_dir(name: str) -> Path:
     if name in KNOWN:
         package, sub = KNOWN[name]
@@ -245,8 +250,7 @@ class SentenceTransformerEmbedder:
         """bfloat16 through the encoder and its pooling; the last normalisation is in float32."""
         out = self._sentence_transformer().encode(texts, batch_size=self.batch_size, normalize_embeddings=False,
                                                   convert_to_tensor=True, show_progress_bar=False)
-        out = out.float().numpy()
-        return np.ascontiguousarray(out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12))
+        return _unit(out.float().numpy())
 
     def _embed_onnx(self, texts: list[str]) -> np.ndarray:
         session = self._session()
@@ -265,5 +269,4 @@ class SentenceTransformerEmbedder:
                 mask[row, : len(seq)] = 1
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             out[idx] = session.run(None, {k: v for k, v in feeds.items() if k in self._ort_inputs})[0]
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
+        return _unit(out)
