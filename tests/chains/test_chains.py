@@ -119,6 +119,8 @@ def test_auto_routes_by_question_shape_and_evidence(hits, llm, small_llm):
     else:
         assert 1 <= len(factoid.sources) <= 3
         assert factoid.trace.steps[0].detail["vote"]["asked"] == (len(steps) == 2)
+    alone = run_chain("auto", QUESTION, hits[:1], llm, budget=budget)  # one chunk: still map_rerank's reading
+    assert (alone.trace.steps[0].name, alone.trace.steps[0].calls) == ("rerank", 1)
     bridged = [replace(h, source="graph") if i == 1 else h for i, h in enumerate(hits[:3])]
     assert run_chain("auto", QUESTION, bridged, llm, budget=budget).chain == "auto:stuff"  # a graph path: together
 

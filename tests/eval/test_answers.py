@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from conftest import CACHE, data_file
+from conftest import CACHE, data_file, make_settings
 from ragqa.chains import Prompts
 from ragqa.chains.refine import refine_messages
 from ragqa.chains.stuff import messages
@@ -155,3 +155,22 @@ def test_ragqa_eval_answers_cli(tmp_path):
         assert round(100 * sum(r["f1"] for r in mine) / 2, 1) == result[chain]["f1"]
     rerun = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert rerun.returncode == 0 and json.loads(out_json.read_text())["_run"]["cache"]["misses"] == 0
+
+
+@pytest.mark.slow
+def test_gold_retrieval_reads_exactly_the_questions_gold_paragraphs(tmp_path):
+    """`--retrieval gold`, the chains' reading ceiling: on two-paragraph HotpotQA questions each chain reads (and
+    stuff cites) every gold paragraph and nothing else, whatever dense retrieval would have found."""
+    from ragqa.eval.answers import evaluate_answers
+    from ragqa.eval.datasets import load_eval_set
+
+    sample = json.loads(data_file("qa/hotpotqa_train_sample100.json").read_text())[:2]
+    path = tmp_path / "hotpot2.json"
+    path.write_text(json.dumps(sample))
+    gold = {q.qid: set(q.gold) for q in load_eval_set(path).questions}
+    assert all(len(g) == 2 for g in gold.values())  # a bridge/comparison pair: two paragraphs each
+    result = evaluate_answers(path, make_settings(tmp_path, llm={"max_tokens": 16}), chains=["stuff"],
+                              retrieval="gold", k=1, keep=True)
+    assert result["retrieval"] == "gold" and result["results"]["stuff"]["cited_gold"] == 100.0
+    rows = result["answers"]["stuff"]
+    assert len(rows) == 2 and all(set(r["cited"]) == gold[r["qid"]] for r in rows)  # both, though k=1

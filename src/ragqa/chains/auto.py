@@ -46,4 +46,6 @@ def needs_several_chunks(hits: list[Hit]) -> bool:
 
 
 def prefers_map_rerank(question: str, hits: list[Hit]) -> bool:
-    return len(hits) > 1 and is_factoid(question) and not needs_several_chunks(hits)
+    """Also for a single chunk: map_rerank's extractive JSON reading beat stuff's on the same one paragraph
+    (SQuAD held-out 100 with the gold paragraphs, `ragqa eval --retrieval gold`: 74 against 65 EM)."""
+    return bool(hits) and is_factoid(question) and not needs_several_chunks(hits)

@@ -35,7 +35,8 @@ def eval_(
     chain: Annotated[str, typer.Option("--chain", help="With --answers: comma-separated chains.")] =
         "stuff,map_reduce,refine,map_rerank,auto",
     retrieval: Annotated[str | None, typer.Option("--retrieval", help="With --answers: the retrieval mode "
-                                                  "(default from settings).")] = None,
+                                                  "(default from settings), or `gold`: the question's gold "
+                                                  "paragraphs, the chains' reading ceiling.")] = None,
     k: Annotated[int | None, typer.Option("-k", min=1, help="With --answers: chunks per question.")] = None,
     offset: Annotated[int, typer.Option("--offset", min=0, help="With --answers: skip the first N questions.")] = 0,
     sample: Annotated[int | None, typer.Option("--sample", min=1, help="With --answers: a seeded random sample of "

@@ -30,6 +30,7 @@ from ragqa.eval.retrieval import texts_of
 from ragqa.ingest import text_document
 from ragqa.llm.cached import CachedLLM
 from ragqa.settings import Settings
+from ragqa.types import Hit
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _PIECES = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|[^\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+")
@@ -43,6 +44,8 @@ SHORT = (" Answer with the shortest phrase from the context that answers the que
 # obeyed too well ("1903" for "1903年"): a Chinese question gets a Chinese request for the context's own words,
 # and map_rerank's JSON asks for them too (docs/answers.md, Session 7: held-out CMRC trial 50: auto EM 28 -> 34).
 SHORT_ZH = " 请用上下文中的原文回答，只摘录能回答问题的那部分文字，不要整句话，也不要解释。"
+# `--retrieval gold`: the chains read the question's gold paragraphs instead of what retrieval found
+GOLD = "gold"
 _RERANK_SHORT = "the shortest phrase from the context that answers"
 _RERANK_ZH = ("the words of the context that answer, copied exactly (a name, number, date, or the part of a sentence "
               "that answers)")
@@ -156,8 +159,12 @@ def evaluate_answers(
         budget = Budget.for_llm(llm, settings.llm.max_tokens)
         prompts = short_answer_prompts(Prompts.load(settings.prompts_file), evalset.language)
         rows: dict[str, list[dict]] = {c: [] for c in chains}
+        doc_of = {pid: doc_id for doc_id, pid in pid_of.items()}
         for i, q in enumerate(evalset.questions):
-            hits = coll.passages(coll.search(q.question, k=k, mode=retrieval))
+            if retrieval == GOLD:
+                hits = gold_hits(coll, [doc_of[p] for p in q.gold if p in doc_of])
+            else:
+                hits = coll.passages(coll.search(q.question, k=k, mode=retrieval))
             for chain in chains:
                 started = time.perf_counter()
                 answer = run_chain(chain, q.question, hits, llm, budget=budget, prompts=prompts,
@@ -169,7 +176,7 @@ def evaluate_answers(
                 rows[chain].append({
                     "qid": q.qid, "question": q.question, "gold": list(q.answers), "prediction": prediction,
                     "em": best_over(exact_match, prediction, q.answers), "f1": best_over(f1, prediction, q.answers),
-                    "cited_gold": bool(cited & set(q.gold)), "abstained": answer.abstained,
+                    "cited": sorted(cited), "cited_gold": bool(cited & set(q.gold)), "abstained": answer.abstained,
                     "calls": usage["calls"], "tokens": usage["prompt_tokens"] + usage["completion_tokens"], "seconds": seconds, "chain_used": answer.chain})
             notify("answer", i + 1, len(evalset.questions))
         results = {chain: summarise(r) for chain, r in rows.items()}
@@ -182,6 +189,13 @@ def evaluate_answers(
         if keep:
             out["answers"] = rows
         return out
+
+
+def gold_hits(coll: Collection, doc_ids: list[str]) -> list[Hit]:
+    """Every chunk of the question's gold paragraphs, in order: the chains' reading ceiling, with retrieval
+    taken out of the error (`--retrieval gold`)."""
+    ids = [cid for doc_id in doc_ids for cid in coll.store.chunk_ids_of(doc_id)]
+    return coll.store.hits(ids, [1.0] * len(ids), GOLD)
 
 
 def summarise(rows: list[dict]) -> dict:
