@@ -47,14 +47,10 @@ def messages(prompt: str, context: str, question: str, language: str) -> list[di
     if prompt == "anchor":
         return [{"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}\n"
                                             "Answer with a short phrase from the context."}]
-    if prompt == "stuff":
-        system = Prompts().system + "\n----------------\n" + context
-        return [{"role": "system", "content": system},
-                {"role": "user", "content": question + short_instruction(language)}]
-    if prompt == "stuff_plain":  # the eval's English request without "(a name, number, date or a few words)"
-        system = Prompts().system + "\n----------------\n" + context
-        return [{"role": "system", "content": system},
-                {"role": "user", "content": question + PLAIN}]
+    if prompt in ("stuff", "stuff_plain"):  # stuff_plain: the English request without "(a name, number, ...)"
+        request = short_instruction(language) if prompt == "stuff" else PLAIN
+        return [{"role": "system", "content": Prompts().system + "\n----------------\n" + context},
+                {"role": "user", "content": question + request}]
     if prompt == "zh_user":
         return [{"role": "user", "content": f"上下文：\n{context}\n\n问题：{question}\n请直接从上下文中摘录答案原文，不要解释。"}]
     raise SystemExit(f"unknown prompt {prompt!r}: anchor, stuff, stuff_plain, zh_user")
