@@ -9,7 +9,9 @@ which a target like "CMRC EM >= 60" can be checked before blaming retrieval or a
   measured its 10-question numbers with);
 - `stuff`: the eval's stuff prompt in stuff's layout (context in the system message, the question and the eval's
   short-answer request, in the set's language, as the user's turn);
-- `stuff_plain`: the same without the request's "(a name, number, date or a few words)" (English sets);
+- `stuff_listed`: the same with session 18's English request, which listed "(a name, number, date or a few
+  words)" (the eval's request since session 19 has no list; `stuff_plain`, kept for the session-18 files,
+  is now the same as `stuff` on English sets);
 - `zh_user`: one user message in Chinese asking to copy the answer from the context (Chinese sets).
 
 Replies are cached in CACHE_DIR/eval-llm.sqlite like the eval's, so a re-run is free.
@@ -41,19 +43,21 @@ from ragqa.settings import Settings  # noqa: E402
 
 DATA = Path(os.environ.get("RAGQA_DATA", ROOT.parent / "shared" / "data"))
 PLAIN = " Answer with the shortest phrase from the context that answers the question, not a sentence."
+LISTED = (" Answer with the shortest phrase from the context that answers the question (a name, number, date or "
+          "a few words), not a sentence.")
 
 
 def messages(prompt: str, context: str, question: str, language: str) -> list[dict]:
     if prompt == "anchor":
         return [{"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question}\n"
                                             "Answer with a short phrase from the context."}]
-    if prompt in ("stuff", "stuff_plain"):  # stuff_plain: the English request without "(a name, number, ...)"
-        request = short_instruction(language) if prompt == "stuff" else PLAIN
+    if prompt in ("stuff", "stuff_plain", "stuff_listed"):
+        request = {"stuff_plain": PLAIN, "stuff_listed": LISTED}.get(prompt, short_instruction(language))
         return [{"role": "system", "content": Prompts().system + "\n----------------\n" + context},
                 {"role": "user", "content": question + request}]
     if prompt == "zh_user":
         return [{"role": "user", "content": f"上下文：\n{context}\n\n问题：{question}\n请直接从上下文中摘录答案原文，不要解释。"}]
-    raise SystemExit(f"unknown prompt {prompt!r}: anchor, stuff, stuff_plain, zh_user")
+    raise SystemExit(f"unknown prompt {prompt!r}: anchor, stuff, stuff_plain, stuff_listed, zh_user")
 
 
 def main() -> None:

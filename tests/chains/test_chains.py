@@ -214,6 +214,21 @@ def test_map_rerank_quotes_its_source_and_knows_agreeing_answers():
     assert not same_answer("", "")
 
 
+def test_a_figure_is_quoted_in_the_words_its_source_uses():
+    assert quote("7", "Newton was sacked seven times in 2007.") == "seven"  # "7" in "2007" is not the figure
+    assert quote("10", "Ten Panthers players were chosen.") == "Ten"
+    assert quote("3rd", "the third most watched show") == "third"
+    assert quote("40", "forty-two yards, forty in the air") == "forty"
+    assert quote("40", "forty-two yards") == "40"  # "forty-two" is not 40
+    assert quote("7", "Newton was sacked 7 times, seven in all.") == "7"  # the figure is there: kept
+    assert quote("7", "He was sacked 7. Then seven more.") == "7"  # a figure ending a sentence stands alone
+    assert quote("8", "Denver had eighty yards.") == "8"  # "eight" must stand as a whole word
+    assert quote("25", "twenty-five") == "25"  # only what one word spells
+    hits = [_hit(1, "Released in 1997."), _hit(2, "He made five solo tackles.")]
+    assert quote_sources("5", hits) == "five"
+    assert quote_sources("97", [_hit(3, "the 97 yards")]) == "97"
+
+
 def _hit(chunk_id: int, text: str) -> Hit:
     return Hit(chunk_id, f"d{chunk_id}", f"doc{chunk_id}.txt", 1, 1, text, 1.0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -111,12 +112,42 @@ _VARIANTS = str.maketrans({**{c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2
                            "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 
 
+_CARDINALS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+              "sixteen seventeen eighteen nineteen twenty").split()
+_ORDINALS = ("zeroth first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
+             "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth").split()
+_TENS = {30: "thirty", 40: "forty", 50: "fifty", 60: "sixty", 70: "seventy", 80: "eighty", 90: "ninety"}
+_FIGURE = re.compile(r"(\d{1,2})(st|nd|rd|th)?", re.I)
+
+
+def _verbatim(answer: str, context: str) -> bool:
+    """The answer is in the context as written; a bare figure must stand alone ("7" is not in "2007")."""
+    if not _FIGURE.fullmatch(answer):
+        return answer in context
+    return re.search(rf"(?<![\w.,]){re.escape(answer)}(?!\w|[.,]\d)", context) is not None
+
+
+def _in_words(answer: str, context: str) -> str | None:
+    """A figure the chunk writes only in words ("7" -> "seven", "3rd" -> "third"), as the chunk spells it."""
+    match = _FIGURE.fullmatch(answer)
+    if not match:
+        return None
+    n = int(match.group(1))
+    word = (_ORDINALS if match.group(2) else _CARDINALS)[n] if n <= 20 else (
+        None if match.group(2) else _TENS.get(n))
+    found = re.search(rf"(?<![\w-]){word}(?![\w-])", context, re.I) if word else None  # not "forty-two"
+    return found.group(0) if found else None
+
+
 def quote(answer: str, context: str) -> str:
-    """The answer as the chunk spells it when they differ only in dashes, quotes or case ("24-10" -> "24–10"):
-    a citation should quote its source, and models re-type an en dash as a hyphen. A match that differs in case
-    must stand as whole words ("Yes" is not re-cased from "eyes")."""
-    if not answer or answer in context or len(answer) > 200:
+    """The answer as the chunk spells it when they differ only in dashes, quotes or case ("24-10" -> "24–10"), or
+    when the chunk writes a small number in words and never as the figure ("7" -> "seven"): a citation should
+    quote its source, and models re-type an en dash as a hyphen and a number as digits. A match that differs in
+    case must stand as whole words ("Yes" is not re-cased from "eyes")."""
+    if not answer or len(answer) > 200 or _verbatim(answer, context):
         return answer
+    if (words := _in_words(answer, context)) is not None:
+        return words
     target, plain = answer.translate(_VARIANTS), context.translate(_VARIANTS)  # one character to one: offsets hold
     at = plain.find(target)
     if at >= 0:
@@ -138,9 +169,10 @@ def quote_sources(answer: str, hits: list[Hit]) -> str:
     holds it; unchanged when any chunk already has it verbatim, when only letter case differs ("The Broncos"
     opening an answer is not the source's mid-sentence "the Broncos"), and for a long answer (which never
     matches). SQuAD scores "24-10" against the source's "24–10" as wrong: refine and stuff lost 2 exact matches
-    each on SQuAD's 100 questions to re-typed dashes (docs/answers.md, session 14)."""
+    each on SQuAD's 100 questions to re-typed dashes (docs/answers.md, session 14), and stuff 4 to figures for
+    the source's words ("7" for "seven", session 19)."""
     text = answer.strip()
-    if not text or len(text) > 200 or any(text in h.text for h in hits):
+    if not text or len(text) > 200 or any(_verbatim(text, h.text) for h in hits):
         return answer
     for hit in hits:
         quoted = quote(text, hit.text)
