@@ -112,7 +112,7 @@ _VARIANTS = str.maketrans({**{c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2
                            "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
 
 
-_CARDINALS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+CARDINALS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
               "sixteen seventeen eighteen nineteen twenty").split()
 _ORDINALS = ("zeroth first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
              "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth").split()
@@ -133,7 +133,7 @@ def _in_words(answer: str, context: str) -> str | None:
     if not match:
         return None
     n = int(match.group(1))
-    word = (_ORDINALS if match.group(2) else _CARDINALS)[n] if n <= 20 else (
+    word = (_ORDINALS if match.group(2) else CARDINALS)[n] if n <= 20 else (
         None if match.group(2) else _TENS.get(n))
     found = re.search(rf"(?<![\w-]){word}(?![\w-])", context, re.I) if word else None  # not "forty-two"
     return found.group(0) if found else None

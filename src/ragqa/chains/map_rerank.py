@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Callable
 
-from ragqa.chains.base import Answer, Budget, Trace, call_many, cite, quote, source_block
+from ragqa.chains.base import CARDINALS, Answer, Budget, Trace, call_many, cite, quote, source_block
 from ragqa.chains.prompts import Prompts
 from ragqa.errors import BudgetError
 from ragqa.llm.base import LLM
@@ -132,9 +132,7 @@ def same_answer(a: str, b: str) -> bool:
     return bool(key(a)) and key(a) == key(b)
 
 
-_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())} | {"once": "1", "twice": "2"}
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(CARDINALS)} | {"once": "1", "twice": "2"}
 
 
 def agreement(a: str, b: str) -> int:
