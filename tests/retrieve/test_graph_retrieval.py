@@ -9,7 +9,8 @@ import pytest
 
 from conftest import data_file, make_settings
 from ragqa.collection import Collection
-from ragqa.types import Text
+from ragqa.retrieve.graph import Path, merge
+from ragqa.types import Hit, Text
 
 # HotpotQA (train) bridge questions: the first hop names the bridge entity, the question does not.
 BRIDGES = {
@@ -44,6 +45,16 @@ def test_graph_finds_the_second_hop_that_dense_misses(hotpot, qid):
     # the path goes through the bridge entity the first hop mentions
     hop = next(h for h in coll.search(question, k=3, mode="graph") if h.filename == second_hop)
     assert hop.source == "graph"
+
+
+def test_the_graph_label_marks_only_hits_the_graph_lifted_into_the_top_k():
+    """auto's chain choice reads the label (a bridge needs its chunks in one prompt): a hit retrieval had
+    ranked in the top k anyway stays retrieval's even when another hit links to it."""
+    base = [Hit(i, f"d{i}", f"f{i}.txt", 1, 1, f"text {i}", 1.0, "hybrid", 0) for i in range(5)]
+    paths = {1: Path(0, "linked", 0.2), 4: Path(0, "bridge", 0.9)}
+    ranked = merge(base, paths, {}, 3)
+    assert [h.chunk_id for h in ranked] == [4, 0, 1]
+    assert {h.chunk_id: h.source for h in ranked} == {4: "graph", 0: "hybrid", 1: "hybrid"}
 
 
 def test_graph_entities_know_what_a_paragraph_is_about(hotpot):

@@ -192,8 +192,12 @@ def candidates(index: EntityIndex, seeds: list[Hit], *, skip: set[str] = frozens
 
 
 def merge(base: list[Hit], paths: dict[int, Path], targets: dict[int, Hit], k: int) -> list[Hit]:
-    """Base hits keep their scores, plus the best path into them; new chunks enter with their path score."""
+    """Base hits keep their scores, plus the best path into them; new chunks enter with their path score.
+
+    A hit is labelled `graph` only when a path lifted it into the top k: a hit retrieval had already ranked
+    there is retrieval's, even when another hit also links to it (auto's chain choice reads the label)."""
     scores = {h.chunk_id: rank_score(r) for r, h in enumerate(base)}
+    ranked_anyway = {h.chunk_id for h in base[:k]}
     by_id = {h.chunk_id: h for h in base}
     for chunk_id, path in paths.items():
         scores[chunk_id] = scores.get(chunk_id, 0.0) + path.score
@@ -201,5 +205,5 @@ def merge(base: list[Hit], paths: dict[int, Path], targets: dict[int, Hit], k: i
             by_id[chunk_id] = targets[chunk_id]
     ranked = sorted((c for c in scores if c in by_id), key=lambda c: -scores[c])[:k]
     return [Hit(by_id[c].chunk_id, by_id[c].doc_id, by_id[c].filename, by_id[c].page_start, by_id[c].page_end,
-                by_id[c].text, round(scores[c], 6), "graph" if c in paths else by_id[c].source, by_id[c].ordinal)
+                by_id[c].text, round(scores[c], 6), "graph" if c in paths and c not in ranked_anyway else by_id[c].source, by_id[c].ordinal)
             for c in ranked]
