@@ -19,6 +19,7 @@ from ragqa.chains.map_rerank import (
     parse,
     parse_choice,
     quote,
+    repeats_question,
     same_answer,
     voted,
 )
@@ -359,6 +360,30 @@ def test_auto_lets_stuffs_reading_choose_among_the_chunks_answers():
 ])
 def test_map_rerank_drops_an_echo_of_the_question(answer, question, expected):
     assert drop_echo(answer, question) == expected
+
+
+@pytest.mark.parametrize("answer,question,expected", [
+    ("beta decay", "What is the effect of beta decay?", True),
+    ("The Islamic State", "Who leads The Islamic State?", True),
+    ("radioactivity", "What is the effect of beta decay?", False),
+    ("Iain Banks", "Between Iain Banks and Irwin Shaw, which writer has had a more diverse career?", False),
+    ("Denver", "Did Denver or Carolina win?", False),  # the question offers the choice
+    ("10号", "他穿几号球衣？", False),
+    ("", "What is the effect of beta decay?", False),
+])
+def test_an_answer_that_only_repeats_the_question(answer, question, expected):
+    assert repeats_question(answer, question) is expected
+
+
+def test_map_rerank_passes_over_a_chunk_that_names_the_question_back():
+    hits = [_hit(1, "Beta decay is a type of radioactive decay."), _hit(2, "The effect of beta decay is radioactivity.")]
+    replies = {"type of": '{"found": true, "answer": "beta decay", "score": 100}',
+               "effect of": '{"found": true, "answer": "radioactivity", "score": 100}'}
+    answer = run_chain("map_rerank", "What is the effect of beta decay?", hits, ChunkScriptedLLM("", replies))
+    assert answer.answer == "radioactivity" and [s.chunk_id for s in answer.sources] == [2]
+    echo_only = {"type of": replies["type of"], "effect of": replies["type of"]}
+    nothing = run_chain("map_rerank", "What is the effect of beta decay?", hits, ChunkScriptedLLM("", echo_only))
+    assert nothing.abstained
 
 
 @pytest.mark.parametrize("text,n,expected", [

@@ -125,6 +125,18 @@ def drop_echo(answer: str, question: str) -> str:
     return text
 
 
+_CHOICE = re.compile(r"\b(?:or|between)\b|还是|或者", re.IGNORECASE)
+
+
+def repeats_question(answer: str, question: str) -> bool:
+    """Every word of the answer (CJK: character) is already in the question, which offers no choice: the chunk
+    named the question's subject back ("beta decay" for "What is the effect of beta decay?"), not an answer.
+    Counted as not found: on SQuAD, HotpotQA and CMRC the 14 answers this replaced were all wrong, and 3 of
+    their replacements right (docs/answers.md, session 20). A choice ("A or B?") is answered from the question."""
+    words = [w.lower() for w in _WORD.findall(answer)]
+    return bool(words) and not _CHOICE.search(question) and set(words) <= {w.lower() for w in _WORD.findall(question)}
+
+
 def same_answer(a: str, b: str) -> bool:
     """Two chunks' answers that say the same thing once case, punctuation and spacing are ignored."""
     def key(text: str) -> str:
@@ -262,7 +274,7 @@ def map_rerank(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts
         for rank, (hit, c) in enumerate(zip(hits, completions)):
             answer, score, ok = parse(c.text)
             answer = drop_echo(answer, question)
-            found = ok and claims_found(c.text, answer)
+            found = ok and claims_found(c.text, answer) and not repeats_question(answer, question)
             supported = support(answer, hit.text) if found else 0.0
             scored.append({"rank": rank, "chunk_id": hit.chunk_id, "score": score, "parsed": ok, "answer": answer,
                            "found": found, "support": round(supported, 3),
