@@ -205,5 +205,6 @@ def merge(base: list[Hit], paths: dict[int, Path], targets: dict[int, Hit], k: i
             by_id[chunk_id] = targets[chunk_id]
     ranked = sorted((c for c in scores if c in by_id), key=lambda c: -scores[c])[:k]
     return [Hit(by_id[c].chunk_id, by_id[c].doc_id, by_id[c].filename, by_id[c].page_start, by_id[c].page_end,
-                by_id[c].text, round(scores[c], 6), "graph" if c in paths and c not in ranked_anyway else by_id[c].source, by_id[c].ordinal)
+                by_id[c].text, round(scores[c], 6),
+                "graph" if c in paths and c not in ranked_anyway else by_id[c].source, by_id[c].ordinal)
             for c in ranked]
