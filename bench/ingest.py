@@ -75,7 +75,7 @@ def note(message: str) -> None:
 
 
 def machine_info() -> dict:
-    from ragqa.embed.sentence_transformer import cpu_flags
+    from ragqa.cpu import cpu_flags
 
     info = _machine_info(("ragqa", "torch", "onnxruntime", "faiss-cpu", "pypdf", "transformers",
                           "sentence-transformers", "tokenizers", "langchain-text-splitters"))

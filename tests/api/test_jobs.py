@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import NKE
 from ragqa.api.jobs import JobStore
 
 from .conftest import CRAZY, Server, pdf
 
 FEDERAL = "pdfs/pdfplumber/federal-register-2020-17221.pdf"  # 15 pages: long enough to interrupt
 FOUR_PAGES = "pdfs/py-pdf-sample-files/004-pdflatex-4-pages/pdflatex-4-pages.pdf"
-NIKE = "pdfs/long/nke-10k-2023.pdf"  # 104 pages: still running after a restart, so the crash lands mid-job
+NIKE = str(NKE)  # 104 pages: still running after a restart, so the crash lands mid-job
 
 
 def test_restart_keeps_collections_and_finished_jobs_and_fails_hopeless_ones(tmp_path):

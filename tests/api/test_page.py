@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from conftest import data_file
+from conftest import fixture
 
 from .conftest import CRAZY
 
@@ -33,7 +33,7 @@ def test_upload_ask_and_open_the_cited_page(server, browser, tmp_path):
     page.goto(server.url + "/")
     page.fill("#collection", "webpage")
     page.dispatch_event("#collection", "change")
-    page.set_input_files("#files", str(data_file(CRAZY)))
+    page.set_input_files("#files", str(fixture(CRAZY)))
     page.click("#upload")
     page.wait_for_function("document.getElementById('job-state').textContent.startsWith('succeeded')",
                            timeout=180_000)

@@ -14,7 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from conftest import data_file, make_settings
+from conftest import fixture, make_settings
 from ragqa.api.app import create_app
 from ragqa.collection import Collection
 
@@ -30,7 +30,7 @@ def api_schema(tmp_path_factory):
     s.llm.threads = 1  # steady on a busy machine; see conftest.server_env
     s.server.max_upload_mb = 1
     coll = Collection.open("default", s, create=True)  # the collection the schema's examples name
-    assert coll.ingest([data_file(CRAZY)]).files[0].status == "ok"
+    assert coll.ingest([fixture(CRAZY)]).files[0].status == "ok"
     coll.close()
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(s))
     yield schema

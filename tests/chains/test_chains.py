@@ -38,9 +38,9 @@ def hits(nke_collection):
 
 @pytest.fixture(scope="module")
 def pages(nke_collection):
-    from conftest import DATA
+    from conftest import NKE
 
-    return {p.number: p.text for p in load(DATA / "pdfs/long/nke-10k-2023.pdf").pages}
+    return {p.number: p.text for p in load(NKE).pages}
 
 
 def _check(answer, hits, llm, pages):

@@ -10,13 +10,13 @@ import subprocess
 import sys
 import time
 
-from conftest import data_file
+from conftest import fixture
 from ragqa.chains import Budget
 from ragqa.summarize import SummaryCache, summarize_text
 
 
 def _book_excerpt(chars: int) -> str:
-    return data_file("long/pride_and_prejudice_pg1342.txt").read_text()[:chars]
+    return fixture("long/pride_and_prejudice_pg1342_first60000.txt").read_text()[:chars]
 
 
 def test_map_reduce_summary_needs_three_levels_and_never_overflows(small_llm, tmp_path):

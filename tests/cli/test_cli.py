@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import CACHE, DATA, data_file
+from conftest import CACHE, NKE, data_file, fixture
 
 
 def ragqa(*args, home, timeout=900):
@@ -42,7 +42,7 @@ def test_ingest_every_shared_pdf_lists_failures_with_reasons_and_exits_1(tmp_pat
 
 
 def test_password_option_opens_an_encrypted_pdf(tmp_path):
-    pdf = data_file("pdfs/pdfplumber/password-example.pdf")
+    pdf = fixture("pdfs/pdfplumber/password-example.pdf")
     assert ragqa("ingest", str(pdf), home=tmp_path).returncode == 1
     result = ragqa("ingest", str(pdf), "--password", "test", "--json", home=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -84,7 +84,7 @@ QUESTIONS = [
 def nke_pages():
     from ragqa.load import load
 
-    return {p.number: p.text for p in load(DATA / "pdfs/long/nke-10k-2023.pdf").pages}
+    return {p.number: p.text for p in load(NKE).pages}
 
 
 FIRST_EXCEPT = {QUESTIONS[0][0]}  # see below

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import CACHE, data_file
+from conftest import CACHE, fixture
 from ragqa.embed.sentence_transformer import SentenceTransformerEmbedder, native_bf16, resolve_backend
 from ragqa.errors import ConfigError
 
 
 def test_onnx_vectors_match_sentence_transformers_torch():
-    text = data_file("long/pride_and_prejudice_pg1342.txt").read_text()[:60000]
+    text = fixture("long/pride_and_prejudice_pg1342_first60000.txt").read_text()[:60000]
     chunks = [text[i:i + 300 + (i % 900)] for i in range(0, 60000, 1500)]  # varied lengths, padding exercised
     onnx = SentenceTransformerEmbedder("minilm", backend="onnx", cache_dir=CACHE / "models").embed_documents(chunks)
     torch_vecs = SentenceTransformerEmbedder("minilm", backend="torch", cache_dir=CACHE).embed_documents(chunks)
@@ -30,7 +30,7 @@ def test_query_and_documents_share_a_space(embedder):
 
 def test_bf16_vectors_match_float32():
     """bf16 is what `auto` runs on a CPU with native bfloat16; elsewhere torch emulates it (slow, same numbers)."""
-    text = data_file("long/pride_and_prejudice_pg1342.txt").read_text()[:30000]
+    text = fixture("long/pride_and_prejudice_pg1342_first60000.txt").read_text()[:30000]
     chunks = [text[i:i + 300 + (i % 900)] for i in range(0, 30000, 1500)]
     bf16 = SentenceTransformerEmbedder("minilm", backend="bf16", cache_dir=CACHE)
     vecs = bf16.embed_documents(chunks)
@@ -41,15 +41,15 @@ def test_bf16_vectors_match_float32():
     assert bf16.backend == "bf16" and str(next(bf16._sentence_transformer().parameters()).dtype) == "torch.bfloat16"
 
 
-def test_auto_backend_follows_the_cpu_and_bad_names_fail(monkeypatch):
-    from ragqa.embed import sentence_transformer as st
+def test_auto_backend_follows_the_cpu_and_bad_names_fail(monkeypatch, tmp_path):
+    from ragqa import cpu
 
-    monkeypatch.setattr(st, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
-    assert resolve_backend("auto") == "bf16" and native_bf16()
-    monkeypatch.setattr(st, "cpu_flags", lambda: frozenset({"avx2", "fma", "avx512f"}))  # AVX-512 without bf16
-    assert resolve_backend("auto") == "onnx" and not native_bf16()
-    monkeypatch.setattr(st, "cpu_flags", lambda: frozenset({"amx_bf16"}))
-    assert resolve_backend("auto") == "bf16"
+    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
+    assert resolve_backend("auto", tmp_path) == "bf16" and native_bf16()  # the child's bf16 layer really ran
+    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset({"avx2", "fma", "avx512f"}))  # AVX-512 without bf16
+    assert resolve_backend("auto", tmp_path) == "onnx" and not native_bf16()
+    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset({"amx_bf16"}))
+    assert resolve_backend("auto", tmp_path) == "bf16"
     assert resolve_backend("torch") == "torch"
     with pytest.raises(ConfigError, match="unknown embedding backend"):
         SentenceTransformerEmbedder("minilm", backend="fp8", cache_dir=CACHE)
@@ -70,3 +70,25 @@ def test_manifest_records_the_backend_that_ran(tmp_path):
         coll.close()
     manifest = json.loads((coll.manifest_path).read_text())
     assert manifest["embed_backend"] == resolve_backend("auto") and manifest["embed_backend"] != "auto"
+
+
+def test_auto_falls_back_to_onnx_when_the_bf16_path_crashes_in_its_child(monkeypatch, tmp_path):
+    """A CPU that advertises bf16 (and AMX) whose VM refuses it: the probe's child dies by SIGSEGV, this
+    process carries on with ONNX, and the verdict is kept so the next process does not ask again."""
+    from ragqa import cpu
+    from ragqa.embed import sentence_transformer as st
+
+    real_child = cpu.run_child
+    calls = []
+
+    def crashing(source, *args, **kw):
+        calls.append(source)
+        return real_child("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+
+    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}))
+    monkeypatch.setattr(cpu, "run_child", crashing)
+    ok, detail = st.bf16_runs(tmp_path)
+    assert not ok and "SIGSEGV" in detail
+    assert resolve_backend("auto", tmp_path) == "onnx" and len(calls) == 1  # remembered, not asked twice
+    embedder = SentenceTransformerEmbedder("minilm", backend="auto", cache_dir=tmp_path / "elsewhere")
+    assert embedder.backend == "onnx" and len(calls) == 2  # a cache of its own: asked again, same answer

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from conftest import CACHE, data_file, make_settings
+from conftest import CACHE, fixture, make_settings
 from ragqa.chains import Prompts
 from ragqa.chains.refine import refine_messages
 from ragqa.chains.stuff import messages
@@ -123,7 +123,7 @@ def test_cached_llm_resumes_without_calling_the_model(llm, tmp_path):
 
 @pytest.mark.slow
 def test_ragqa_eval_answers_cli(tmp_path):
-    full = json.loads(data_file("qa/squad_v1.1_dev_part_a.json").read_text())
+    full = json.loads(fixture("qa/squad_v1.1_dev_part_a_article1_6paragraphs.json").read_text())
     article = dict(full["data"][0], paragraphs=full["data"][0]["paragraphs"][:6])  # real text, a small corpus
     squad = tmp_path / "squad_small.json"
     squad.write_text(json.dumps({"version": full.get("version", "1.1"), "data": [article]}))
@@ -164,7 +164,7 @@ def test_gold_retrieval_reads_exactly_the_questions_gold_paragraphs(tmp_path):
     from ragqa.eval.answers import evaluate_answers
     from ragqa.eval.datasets import load_eval_set
 
-    sample = json.loads(data_file("qa/hotpotqa_train_sample100.json").read_text())[:2]
+    sample = json.loads(fixture("qa/hotpotqa_train_sample100_first8_and_2_bridges.json").read_text())[:2]
     path = tmp_path / "hotpot2.json"
     path.write_text(json.dumps(sample))
     gold = {q.qid: set(q.gold) for q in load_eval_set(path).questions}

@@ -7,11 +7,11 @@ import os
 import subprocess
 import sys
 
-from conftest import CACHE, data_file
+from conftest import CACHE, fixture
 
 
 def test_eval_cli_writes_the_json_and_the_plot(tmp_path):
-    questions = json.loads(data_file("qa/hotpotqa_train_sample100.json").read_text())[:6]
+    questions = json.loads(fixture("qa/hotpotqa_train_sample100_first8_and_2_bridges.json").read_text())[:6]
     small = tmp_path / "hotpot_small.json"  # no _corpus.json beside it: paragraphs from the questions' contexts
     small.write_text(json.dumps(questions))
     out, png = tmp_path / "r.json", tmp_path / "r.png"
@@ -34,7 +34,7 @@ def test_eval_cli_writes_the_json_and_the_plot(tmp_path):
 
 def test_eval_cli_refuses_an_unknown_mode(tmp_path):
     small = tmp_path / "s.json"
-    small.write_text(json.dumps(json.loads(data_file("qa/hotpotqa_train_sample100.json").read_text())[:1]))
+    small.write_text(json.dumps(json.loads(fixture("qa/hotpotqa_train_sample100_first8_and_2_bridges.json").read_text())[:1]))
     env = {**os.environ, "RAGQA_HOME": str(tmp_path), "RAGQA_CACHE_DIR": str(CACHE)}
     result = subprocess.run([sys.executable, "-m", "ragqa", "eval", str(small), "--modes", "dense,magic"],
                             env=env, capture_output=True, text=True, timeout=300)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import data_file, make_settings
+from conftest import fixture, make_settings
 from ragqa.graph.extract import FastExtractor, fold
 from ragqa.graph.llm_extract import LLMExtractor, parse_reply
 from ragqa.types import Chunk, Text
@@ -16,7 +16,7 @@ from ragqa.types import Chunk, Text
 @pytest.fixture(scope="module")
 def passages():
     """Two real HotpotQA paragraphs (title + text)."""
-    rows = json.loads(data_file("qa/hotpotqa_train_sample100.json").read_text())
+    rows = json.loads(fixture("qa/hotpotqa_train_sample100_first8_and_2_bridges.json").read_text())
     out = []
     for title, sentences in rows[0]["context"][:2]:
         out.append((title, "".join(sentences)))

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import CACHE, data_file, make_settings
+from conftest import CACHE, NKE, fixture, make_settings
 from ragqa.collection import Collection
 from ragqa.errors import EmbedderMismatch, NotFound
 
@@ -37,7 +37,7 @@ def test_reingest_is_a_no_op_and_a_changed_file_replaces_its_chunks(tmp_path, sm
     assert coll.stats()["chunks"] == before["chunks"] and coll.stats()["generation"] == before["generation"]
 
     target = small_pdfs / "crazyones.pdf"
-    shutil.copy(data_file("pdfs/pypdf/toy.pdf"), target)  # same path, new content
+    shutil.copy(fixture("pdfs/pypdf/toy.pdf"), target)  # same path, new content
     third = coll.ingest([target])
     assert third.files[0].status == "ok" and "replaced" in third.files[0].reason
     assert coll.stats()["documents"] == before["documents"]
@@ -104,8 +104,8 @@ def test_kill_9_mid_ingest_leaves_a_consistent_collection_and_a_rerun_finishes(t
     docs = tmp_path / "docs"
     docs.mkdir()
     for rel in ("pdfs/pypdf/crazyones.pdf", "pdfs/pdfminer/jo.pdf", "pdfs/pypdf/999092.pdf",
-                "pdfs/long/nke-10k-2023.pdf", "pdfs/pdfplumber/federal-register-2020-17221.pdf"):
-        shutil.copy(data_file(rel), docs)
+                str(NKE), "pdfs/pdfplumber/federal-register-2020-17221.pdf"):
+        shutil.copy(fixture(rel), docs)
     home = tmp_path / "home"
     env = {**os.environ, "RAGQA_HOME": str(home), "RAGQA_CACHE_DIR": str(CACHE)}
     cmd = [sys.executable, "-m", "ragqa", "ingest", str(docs), "--json"]

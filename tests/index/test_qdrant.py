@@ -66,14 +66,14 @@ def test_protocol_ranks_like_faiss_removes_by_id_and_persists_across_processes(t
 @pytest.fixture(scope="module")
 def twin_collections(tmp_path_factory):
     """The same small real PDFs ingested into a FAISS collection and a Qdrant collection."""
-    from conftest import data_file
+    from conftest import fixture
 
     colls = {}
     for backend in ("faiss", "qdrant"):
         home = tmp_path_factory.mktemp(backend)
         settings = make_settings(home, vectors={"backend": backend}, llm={"model": "smollm2-135m", "max_tokens": 16, "n_ctx": 2048, "threads": 1})
         coll = Collection.open("c", settings, create=True)
-        report = coll.ingest([data_file(p) for p in ("pdfs/pypdf/crazyones.pdf", "pdfs/pdfminer/jo.pdf",
+        report = coll.ingest([fixture(p) for p in ("pdfs/pypdf/crazyones.pdf", "pdfs/pdfminer/jo.pdf",
                               "pdfs/py-pdf-sample-files/004-pdflatex-4-pages/pdflatex-4-pages.pdf")])
         assert {f.status for f in report.files} == {"ok"}
         colls[backend] = coll

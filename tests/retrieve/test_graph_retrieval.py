@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import data_file, make_settings
+from conftest import fixture, make_settings
 from ragqa.collection import Collection
 from ragqa.retrieve.graph import Path, merge
 from ragqa.types import Hit, Text
@@ -22,7 +22,7 @@ BRIDGES = {
 @pytest.fixture(scope="module")
 def hotpot(tmp_path_factory):
     """The two questions' paragraphs plus those of the file's first 8 questions, one document each."""
-    questions = json.loads(data_file("qa/hotpotqa_train_sample100.json").read_text())
+    questions = json.loads(fixture("qa/hotpotqa_train_sample100_first8_and_2_bridges.json").read_text())
     chosen = [q for q in questions if q["_id"] in BRIDGES] + questions[:8]
     paragraphs = {title: "".join(sentences).strip() for q in chosen for title, sentences in q["context"]}
     coll = Collection.open("hotpot", make_settings(tmp_path_factory.mktemp("hotpot")), create=True)
@@ -69,7 +69,7 @@ def test_graph_entities_know_what_a_paragraph_is_about(hotpot):
 def test_chinese_question_finds_its_document_through_lexical_search(tmp_path):
     """CMRC 2018 paragraphs: FTS5 over CJK bigrams finds the paragraph a Chinese question is about, and auto
     (an English-only embedder) follows BM25 rather than fusing a vector that cannot read the question."""
-    data = json.loads(data_file("chinese/cmrc2018_dev_part_a.json").read_text())["data"][:12]
+    data = json.loads(fixture("chinese/cmrc2018_dev_part_a_first12.json").read_text())["data"][:12]
     coll = Collection.open("zh", make_settings(tmp_path), create=True)
     coll.ingest_texts([Text(a["title"], a["paragraphs"][0]["context"]) for a in data])
     for article in data[:6]:

@@ -9,7 +9,6 @@ On a CPU with native bfloat16 dot products (AVX512_BF16 or AMX) torch in bfloat1
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib.util
 import json
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragqa import cpu
 from ragqa.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -36,28 +36,50 @@ CANONICAL = {"all-MiniLM-L6-v2": "minilm"}
 BACKENDS = ("auto", "onnx", "torch", "bf16")
 
 
-@functools.cache
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (Linux); empty elsewhere, which makes `auto` choose ONNX."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
+# A bfloat16 linear layer in a child process: torch's bf16 path (oneDNN, AMX where CPUID offers it) may use
+# instructions the VM refuses, and a crash must land there, not in the process that embeds.
+_BF16_CHILD = r"""
+import torch
+torch.manual_seed(0)
+layer = torch.nn.Linear(384, 384)
+x = torch.randn(16, 384)
+ref = layer(x)
+got = layer.to(torch.bfloat16)(x.to(torch.bfloat16)).float()
+cos = torch.nn.functional.cosine_similarity(ref, got).min().item()
+assert cos > 0.99, cos
+"""
 
 
 def native_bf16() -> bool:
     """bfloat16 matmuls in hardware (oneDNN uses them); without these flags torch emulates bf16, slowly."""
-    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    return bool(cpu.cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
-def resolve_backend(backend: str) -> str:
+def bf16_runs(cache_dir: Path | None = None, *, run=None) -> tuple[bool, str]:
+    """Whether torch's bf16 path runs on this machine, asked once per torch build and CPU in a child process."""
+    import torch
+
+    store = Path(cache_dir or Path.home() / ".cache" / "ragqa" / "models") / "bf16-verified.json"
+    key = cpu.file_key(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so")
+    if (known := cpu.remembered(store, key)) is not None:
+        return known["ok"], known["detail"]
+    code, out = (run or cpu.run_child)(_BF16_CHILD)
+    ok = code == 0
+    detail = ("a bfloat16 linear layer ran in a child process" if ok else
+              f"torch's bfloat16 path failed in a child process ({cpu.describe_exit(code)}"
+              + (f": {out.splitlines()[-1]}" if out and code > 0 else "") + ")")
+    if not ok:
+        log.warning("%s; embedding with ONNX instead", detail)
+    cpu.remember(store, key, {"ok": ok, "detail": detail})
+    return ok, detail
+
+
+def resolve_backend(backend: str, cache_dir: Path | None = None) -> str:
+    """`auto`: bf16 where the CPU has native bfloat16 and torch's bf16 path really runs here, else ONNX."""
     if backend not in BACKENDS:
         raise ConfigError(f"unknown embedding backend '{backend}'", hint=f"Use one of {', '.join(BACKENDS)}.")
     if backend == "auto":
-        return "bf16" if native_bf16() else "onnx"
+        return "bf16" if native_bf16() and bf16_runs(cache_dir)[0] else "onnx"
     return backend
 
 
@@ -105,7 +127,7 @@ class SentenceTransformerEmbedder:
                  threads: int = 2, cache_dir: Path | None = None):
         self.name = CANONICAL.get(name, name)
         self.path = model_dir(name)
-        self.backend = resolve_backend(backend)
+        self.backend = resolve_backend(backend, cache_dir)
         self.batch_size = batch_size
         self.threads = threads
         self.cache_dir = Path(cache_dir or Path.home() / ".cache" / "ragqa")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import logging
 import threading
 import weakref
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ragqa import cpu
 from ragqa.errors import BackendError, ConfigError
 from ragqa.llm.base import Completion, Message
 from ragqa.llm.registry import gguf_path
@@ -18,6 +20,51 @@ from ragqa.threads import ThreadBudget
 log = logging.getLogger(__name__)
 
 _loaded: weakref.WeakSet = weakref.WeakSet()
+
+# Load the model and generate one token, in a child process: a llama.cpp build that uses an instruction this
+# machine refuses dies there (SIGSEGV, SIGILL), not in the user's process.
+_GENERATE_ONE = r"""
+import sys
+from llama_cpp import Llama
+llm = Llama(model_path=sys.argv[1], n_ctx=256, n_threads=1, n_threads_batch=1, verbose=False)
+llm.create_completion("The", max_tokens=1, temperature=0.0)
+"""
+
+
+def llama_cpp_libs() -> list[Path]:
+    """The installed llama-cpp-python's shared libraries (their identity is the build's identity)."""
+    spec = importlib.util.find_spec("llama_cpp")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the llamacpp backend needs llama-cpp-python", hint="pip install 'ragqa[llamacpp]'")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    return sorted(p for p in root.rglob("*") if p.suffix in (".so", ".dylib", ".dll") or ".so." in p.name)
+
+
+def verify_build(model: Path, cache_dir: Path | None, *, force: bool = False, run=None) -> str:
+    """Trust llama.cpp in this process only after a one-token generation succeeded in a child process.
+
+    The verdict is kept per (library files, model file, CPU flags) under `cache_dir`, so it costs one child
+    run per build and model, not one per process. A crash raises BackendError naming the signal, the likely
+    CPU feature and the command that rebuilds llama-cpp-python for this CPU."""
+    store = Path(cache_dir or Path.home() / ".cache" / "ragqa" / "models") / "llama-cpp-verified.json"
+    key = cpu.file_key(*llama_cpp_libs(), model)
+    if not force and (known := cpu.remembered(store, key)) and known.get("ok"):
+        return known["detail"]
+    code, out = (run or cpu.run_child)(_GENERATE_ONE, str(model))
+    if code == 0:
+        detail = f"a one-token generation with {model.name} ran in a child process"
+        cpu.remember(store, key, {"ok": True, "detail": detail})
+        return detail
+    if code > 0:  # an ordinary Python error in the child: a bad file, a missing library; say what it said
+        last = out.splitlines()[-1] if out else f"exit {code}"
+        raise BackendError(f"llama.cpp could not load and run {model.name}: {last}",
+                           hint="Check the model file (ragqa models --check) and the llama-cpp-python install.")
+    amx = cpu.probe_amx()
+    cause = (" This CPU advertises AMX but the OS refuses it, and native llama.cpp builds use ggml's AMX "
+             "kernels." if amx.advertised and not amx.usable else
+             " The build probably uses an instruction set this machine does not execute.")
+    raise BackendError(f"llama.cpp crashes on this CPU: a one-token generation with {model.name} was "
+                       f"{cpu.describe_exit(code)} in a child process.{cause}", hint=cpu.llama_rebuild_hint(amx=amx))
 
 
 @atexit.register
@@ -36,6 +83,7 @@ class LlamaCppLLM:
         """`threads` fixes the thread count; None lets the thread budget choose it before every generation
         (all free cores, one while batch work runs beside it)."""
         self.path = gguf_path(model, cache_dir)
+        self.cache_dir = cache_dir
         self.name = model if "/" not in model else self.path.stem
         self.requested_ctx = n_ctx
         self.configured_threads = threads
@@ -56,6 +104,8 @@ class LlamaCppLLM:
                                   hint="pip install 'ragqa[llamacpp]'") from e
             with self._lock:
                 if self._llama is None:
+                    verify_build(self.path, self.cache_dir)
+
                     def load(n_ctx: int):
                         return Llama(model_path=str(self.path), n_ctx=n_ctx, n_threads=self.threads,
                                      n_threads_batch=self.threads, seed=self.seed, n_batch=512, verbose=False)
