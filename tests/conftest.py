@@ -41,6 +41,18 @@ def data_file(rel: str) -> Path:
     return path
 
 
+def dies_by(sig_name: str = "SIGSEGV"):
+    """A child-process runner for ragqa.cpu whose child really runs and is killed by `sig_name`: how a machine
+    that refuses an instruction (AMX on some VMs) answers the probes."""
+    from ragqa import cpu
+
+    real = cpu.run_child  # bound now: tests monkeypatch cpu.run_child with this very runner
+
+    def run(source, *args, **kw):
+        return real(f"import os, signal; os.kill(os.getpid(), signal.{sig_name})")
+    return run
+
+
 def pytest_terminal_summary(terminalreporter):
     """One line that says how many tests skipped for want of the shared data, and where it was looked for."""
     skipped = terminalreporter.stats.get("skipped", [])

@@ -10,18 +10,11 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, dies_by
 from ragqa import cpu
 
 AVX512_AMX = frozenset({"sse4_2", "avx", "avx2", "fma", "f16c", "bmi2", "avx512f", "avx512vbmi", "avx512_vnni",
                         "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16"})
-
-
-def dies_by(sig: signal.Signals):
-    """A probe runner whose child really runs and is killed by `sig` (what ldtilecfg does on a refusing VM)."""
-    def run(source, *args, **kw):
-        return cpu.run_child(f"import os, signal; os.kill(os.getpid(), signal.{sig.name})")
-    return run
 
 
 def test_a_cpu_without_amx_builds_native_and_is_not_probed():
@@ -36,7 +29,7 @@ def test_a_cpu_without_amx_builds_native_and_is_not_probed():
 
 @pytest.mark.parametrize("sig", [signal.SIGSEGV, signal.SIGILL])
 def test_amx_advertised_but_refused_turns_amx_off_and_names_every_other_instruction_set(sig):
-    amx = cpu.probe_amx(AVX512_AMX, run=dies_by(sig))
+    amx = cpu.probe_amx(AVX512_AMX, run=dies_by(sig.name))
     assert amx.advertised and not amx.usable and sig.name in amx.detail
     args = cpu.llama_cmake_args(AVX512_AMX, amx)
     assert args[0] == "-DGGML_NATIVE=OFF"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import CACHE, fixture
+from conftest import CACHE, dies_by, fixture
 from ragqa.embed.sentence_transformer import SentenceTransformerEmbedder, native_bf16, resolve_backend
 from ragqa.errors import ConfigError
 
@@ -78,12 +78,11 @@ def test_auto_falls_back_to_onnx_when_the_bf16_path_crashes_in_its_child(monkeyp
     from ragqa import cpu
     from ragqa.embed import sentence_transformer as st
 
-    real_child = cpu.run_child
-    calls = []
+    segv, calls = dies_by("SIGSEGV"), []
 
     def crashing(source, *args, **kw):
         calls.append(source)
-        return real_child("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+        return segv(source)
 
     monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}))
     monkeypatch.setattr(cpu, "run_child", crashing)

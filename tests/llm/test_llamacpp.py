@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import CACHE
+from conftest import CACHE, dies_by
 from ragqa import cpu
 from ragqa.errors import BackendError
 from ragqa.llm.llamacpp import LlamaCppLLM, verify_build
@@ -19,10 +19,7 @@ from ragqa.llm.registry import gguf_path
 AMX_VM = frozenset({"avx", "avx2", "fma", "f16c", "avx512f", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16"})
 
 
-def crash(source, *args, **kw):
-    """A real child killed by SIGSEGV, as ggml's AMX kernel is on a VM that refuses AMX."""
-    return subprocess.run([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"]
-                          ).returncode, ""
+crash = dies_by("SIGSEGV")  # as ggml's AMX kernel is on a VM that refuses AMX
 
 
 def test_a_build_that_runs_is_verified_once_and_remembered(tmp_path):
