@@ -54,7 +54,7 @@ def test_ingest_on_ray_stores_exactly_what_one_process_stores(tmp_path, local_ra
     broken = next(r for r in reports["ray"].files if r.path.endswith("broken.pdf"))
     assert broken.status == "failed" and broken.reason
 
-    local, on_ray = (colls[e].store.path for e in ("local", "ray"))
+    local, on_ray = (colls[e].store.docs.path for e in ("local", "ray"))
     for sql in ("SELECT doc_id, filename, kind, pages, chunks, notes FROM documents ORDER BY doc_id",
                 "SELECT id, doc_id, ordinal, page_start, page_end, char_start, char_end, text FROM chunks ORDER BY id",
                 "SELECT * FROM mentions ORDER BY chunk_id, entity", "SELECT * FROM relations ORDER BY chunk_id, head"):

@@ -137,25 +137,31 @@ def _require_qdrant() -> None:
         raise ConfigError("RAGQA_VECTORS__BACKEND=qdrant needs qdrant-client", hint="pip install 'ragqa[qdrant]'")
 
 
-def load_vectors(settings: Settings, collection: str, folder, kind: str):
-    """The collection's existing vector index (raises when absent or unreadable: the caller rebuilds it)."""
-    if settings.vectors.backend == "faiss":
+def vector_factory(settings: Settings, collection: str, folder):
+    """How the collection's vector index is opened and created, for the configured backend (faiss or qdrant)."""
+    from ragqa.index.store import VectorFactory
+
+    backend = settings.vectors.backend
+    if backend == "faiss":
         from ragqa.index.vectors import FaissIndex
 
-        return FaissIndex.load(folder / VECTOR_FILES["faiss"], threads=settings.threads)
-    _require_qdrant()
-    from ragqa.index.qdrant import QdrantIndex
+        return VectorFactory(
+            VECTOR_FILES["faiss"],
+            load=lambda kind: FaissIndex.load(folder / VECTOR_FILES["faiss"], threads=settings.threads),
+            new=lambda dim, kind, train: FaissIndex(dim, kind, threads=settings.threads, train=train))
+    if backend != "qdrant":
+        raise ConfigError(f"unknown vector backend '{backend}'", hint=f"Known: {', '.join(VECTOR_FILES)}.")
 
-    return QdrantIndex.load(_qdrant_target(settings, collection, folder), kind)
+    def load(kind: str):
+        _require_qdrant()
+        from ragqa.index.qdrant import QdrantIndex
 
+        return QdrantIndex.load(_qdrant_target(settings, collection, folder), kind)
 
-def new_vectors(settings: Settings, collection: str, folder, dim: int, kind: str, train=None):
-    """An empty vector index of the configured backend, to be filled from the docstore."""
-    if settings.vectors.backend == "faiss":
-        from ragqa.index.vectors import FaissIndex
+    def new(dim: int, kind: str, train):
+        _require_qdrant()
+        from ragqa.index.qdrant import QdrantIndex
 
-        return FaissIndex(dim, kind, threads=settings.threads, train=train)
-    _require_qdrant()
-    from ragqa.index.qdrant import QdrantIndex
+        return QdrantIndex.create(_qdrant_target(settings, collection, folder), dim, kind)
 
-    return QdrantIndex.create(_qdrant_target(settings, collection, folder), dim, kind)
+    return VectorFactory(VECTOR_FILES["qdrant"], load=load, new=new, shared=True)

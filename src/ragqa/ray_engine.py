@@ -1,6 +1,6 @@
 """`--engine ray`: the same ingest and summarize pipelines, with their heavy steps on Ray Data.
 
-ingest: load + split + graph extraction (`map_batches` tasks, one file per batch) -> embedding (`map_batches` on
+ingest: the pipeline's prepare step (`map_batches` tasks, one file per batch) -> embedding (`map_batches` on
 actors that load the embedder once) -> this process commits each document in file order, as the single-process
 path does: one docstore transaction per document, the vector index and graph told through the same Sink, so the
 chunk ids, vectors and graph come out the same.
@@ -19,18 +19,16 @@ import json
 import logging
 import math
 import pickle
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 
-from ragqa.errors import ConfigError, LoadError
-from ragqa.ingest import commit_document
+from ragqa.errors import ConfigError
+from ragqa.ingest import Committer, Prepared, prepare_file
 from ragqa.llm.base import Completion, Message
-from ragqa.load import file_sha256, load
-from ragqa.types import FileResult, IngestReport, Progress
+from ragqa.types import IngestReport, Progress
 
 log = logging.getLogger(__name__)
 
@@ -66,30 +64,12 @@ def _once(key: str, factory: Callable[[], object]):
 
 def _extract(batch: dict, *, run: str, make_splitter, make_extractor, known: frozenset, password, max_mb: int,
              max_pages: int) -> dict:
-    """load -> split -> graph extraction, as ingest_files' extraction thread does it; a bad file is a row."""
+    """The pipeline's prepare step (load -> split -> graph extraction) on a Ray worker; a bad file is a row."""
     splitter = _once(f"{run}:splitter", make_splitter)
     extractor = _once(f"{run}:extractor", make_extractor)
-    items = []
-    for raw in batch["path"]:
-        path = Path(raw)
-        source = str(path.resolve())
-        try:
-            try:
-                doc_id = file_sha256(path.read_bytes()) if path.stat().st_size <= max_mb * 2**20 else None
-            except OSError:
-                doc_id = None
-            if doc_id and doc_id in known:
-                item = ("unchanged", str(path), source, doc_id)
-            else:
-                doc = load(path, password=password, max_mb=max_mb, max_pages=max_pages)
-                chunks = splitter.split(doc)
-                mentions, triples = extractor.extract(chunks, title=doc.title)
-                item = ("doc", str(path), source, doc, chunks, mentions, triples)
-        except LoadError as e:
-            item = ("failed", str(path), source, str(e))
-        except Exception as e:  # a parser bug on one file must not end the batch
-            item = ("failed", str(path), source, f"unexpected error: {type(e).__name__}: {e}"[:300])
-        items.append(pickle.dumps(item))
+    items = [pickle.dumps(prepare_file(Path(raw), known=known, splitter=splitter, extractor=extractor,
+                                       password=password, max_mb=max_mb, max_pages=max_pages))
+             for raw in batch["path"]]
     return {"i": batch["i"], "item": np.array(items, dtype=object)}
 
 
@@ -104,8 +84,8 @@ class _Embed:
         vectors = []
         for raw in batch["item"]:
             item = pickle.loads(raw)
-            if item[0] == "doc":
-                vecs = self.embedder.embed_documents([c.text for c in item[4]])
+            if isinstance(item, Prepared):
+                vecs = self.embedder.embed_documents([c.text for c in item.chunks])
                 vectors.append(np.ascontiguousarray(vecs, dtype=np.float32).tobytes())
             else:
                 vectors.append(b"")
@@ -116,54 +96,37 @@ def ingest_files_ray(
     files: Iterable[Path], *, collection: str, store, sink, make_splitter, make_extractor, make_embedder,
     dim: int, password: str | None = None, max_mb: int = 200, max_pages: int = 5000, embed_actors: int = 1,
     on_progress: Callable[[Progress], None] | None = None, checkpoint_seconds: float = 30.0,
+    same_name_under: str | None = None, english_only_embedder: str | None = None,
 ) -> IngestReport:
-    """ingest_files with extraction and embedding on Ray; the commits stay here, under the caller's lock."""
+    """The pipeline with prepare and embed on Ray; the commits stay here (the same Committer), under the
+    caller's lock."""
     import ray.data
 
     files = [Path(f) for f in files]
-    report = IngestReport(collection=collection)
-    progress = Progress(files_total=len(files))
-    notify = on_progress or (lambda p: None)
-    known = set(store.list_doc_ids())
-    t_start = time.perf_counter()
+    committer = Committer(collection=collection, store=store, sink=sink, files_total=len(files),
+                          on_progress=on_progress, checkpoint_seconds=checkpoint_seconds,
+                          same_name_under=same_name_under, english_only_embedder=english_only_embedder)
     if not files:
-        sink.checkpoint(final=True)
-        return report
+        return committer.finish()
     ds = ray.data.from_items([{"i": i, "path": str(p)} for i, p in enumerate(files)],
                              override_num_blocks=len(files))
     ds = ds.map_batches(_extract, batch_size=1, fn_kwargs={
         "run": uuid.uuid4().hex, "make_splitter": make_splitter, "make_extractor": make_extractor,
-        "known": frozenset(known), "password": password, "max_mb": max_mb, "max_pages": max_pages})
+        "known": frozenset(committer.known), "password": password, "max_mb": max_mb, "max_pages": max_pages})
     ds = ds.map_batches(_Embed, batch_size=1, fn_constructor_kwargs={"make_embedder": make_embedder},
                         concurrency=embed_actors)
-    last_checkpoint = time.monotonic()
+
+    def vectors_of(row: dict) -> Callable[[Prepared], np.ndarray]:
+        def vectors(item: Prepared) -> np.ndarray:
+            committer.progress.chunks_done += len(item.chunks)
+            return np.frombuffer(row["vectors"], dtype=np.float32).reshape(-1, dim)
+        return vectors
+
     try:
         for row in ds.iter_rows():
-            item = pickle.loads(row["item"])
-            kind, path = item[0], Path(item[1])
-            progress.current = path.name
-            if kind == "unchanged":
-                report.files.append(FileResult(str(path), "unchanged", "same content already ingested", item[3]))
-            elif kind == "failed":
-                report.files.append(FileResult(str(path), "failed", item[3]))
-            elif item[3].doc_id in known:  # the same bytes twice in one run: the first copy was just committed
-                report.files.append(FileResult(str(path), "unchanged", "same content already ingested",
-                                               item[3].doc_id))
-            else:
-                vectors = np.frombuffer(row["vectors"], dtype=np.float32).reshape(-1, dim)
-                result = commit_document(item, vectors, store=store, sink=sink)
-                known.add(result.doc_id)
-                report.files.append(result)
-                progress.pages_done += result.pages
-                progress.chunks_done += result.chunks
-            progress.files_done += 1
-            notify(progress)
-            if time.monotonic() - last_checkpoint > checkpoint_seconds:
-                sink.checkpoint()
-                last_checkpoint = time.monotonic()
+            committer.take(pickle.loads(row["item"]), vectors_of(row))
     finally:
-        sink.checkpoint(final=True)
-    report.seconds = time.perf_counter() - t_start
+        report = committer.finish()
     report.stage_seconds = {"ray": report.seconds}
     return report
 

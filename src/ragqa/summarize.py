@@ -4,51 +4,17 @@ interrupted run resumes where it stopped and a finished one costs nothing to rep
 
 from __future__ import annotations
 
-import hashlib
-import sqlite3
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from ragqa.chains.base import Budget, Trace, call_many
-from ragqa.chains.map_reduce import group
+from ragqa.chains.base import Budget, Trace, call_many, group_by_size, trim_to_tokens
 from ragqa.chains.prompts import Prompts
-from ragqa.chains.refine import trim_to_tokens
 from ragqa.errors import BudgetError, InputError
 from ragqa.llm.base import LLM, Completion, Message
+from ragqa.llm.cached import ReplyCache
 
 MAX_LEVELS = 8
 CACHE_BATCH = 8  # results are written to the cache after every this many calls
-
-
-class SummaryCache:
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
-                        "prompt_tokens INTEGER, completion_tokens INTEGER, created REAL)")
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def key(model: str, messages: list[Message], max_tokens: int) -> str:
-        h = hashlib.sha256(model.encode())
-        for m in messages:
-            h.update(b"\x00" + m["role"].encode() + b"\x00" + m["content"].encode())
-        h.update(str(max_tokens).encode())
-        return h.hexdigest()
-
-    def get(self, key: str) -> Completion | None:
-        row = self.db.execute("SELECT text, prompt_tokens, completion_tokens FROM results WHERE key=?",
-                              (key,)).fetchone()
-        return Completion(row[0], row[1], row[2]) if row else None
-
-    def put(self, key: str, c: Completion) -> None:
-        with self._lock:
-            self.db.execute("INSERT OR REPLACE INTO results VALUES(?,?,?,?,?)",
-                            (key, c.text, c.prompt_tokens, c.completion_tokens, time.time()))
 
 
 @dataclass
@@ -67,13 +33,13 @@ class Summary:
 class _Runner:
     """Runs a batch through the cache: hits are free, misses go to the LLM in cached slices."""
 
-    def __init__(self, llm: LLM, budget: Budget, cache: SummaryCache | None, on_progress):
+    def __init__(self, llm: LLM, budget: Budget, cache: ReplyCache | None, on_progress):
         self.llm, self.budget, self.cache, self.on_progress = llm, budget, cache, on_progress
         self.cached = 0
 
     def run(self, level: str, batch: list[list[Message]], step) -> list[str]:
         out: list[str | None] = [None] * len(batch)
-        keys = [SummaryCache.key(self.llm.name, m, self.budget.max_tokens) for m in batch]
+        keys = [ReplyCache.key(self.llm.name, m, max_tokens=self.budget.max_tokens) for m in batch]
         todo = []
         for i, key in enumerate(keys):
             hit = self.cache.get(key) if self.cache else None
@@ -108,7 +74,7 @@ def split_for_llm(text: str, llm: LLM, chunk_tokens: int) -> list[str]:
 
 def summarize_text(text: str, llm: LLM, *, budget: Budget, prompts: Prompts | None = None,
                    chain: str = "map_reduce", target_words: int = 200, chunk_tokens: int | None = None,
-                   cache: SummaryCache | None = None,
+                   cache: ReplyCache | None = None,
                    on_progress: Callable[[str, int, int], None] | None = None) -> Summary:
     prompts = prompts or Prompts()
     notify = on_progress or (lambda level, done, total: None)
@@ -156,7 +122,7 @@ def summarize_text(text: str, llm: LLM, *, budget: Budget, prompts: Prompts | No
             break
         if len(levels) >= MAX_LEVELS:
             raise BudgetError(f"summaries still {sum(sizes)} tokens after {MAX_LEVELS} levels")
-        groups = group([None] * len(pieces), sizes, token_max)
+        groups = group_by_size(sizes, token_max)
         name = f"level_{len(levels) + 1}"
         with trace.step(name) as step:
             new = runner.run(name.replace("_", " "),

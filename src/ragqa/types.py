@@ -122,6 +122,7 @@ class FileResult:
     pages: int = 0
     chunks: int = 0
     notes: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)  # doc_ids of the older versions this one replaced
 
 
 @dataclass

@@ -216,3 +216,20 @@ def _page_count_bomb(levels: int = 4, fan: int = 10) -> bytes:
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     assert len(PdfReader(io.BytesIO(bytes(out))).pages) == fan ** levels
     return bytes(out)
+
+
+def test_a_reupload_of_the_same_file_name_replaces_the_older_upload(server):
+    c = server.client
+    first = server.wait_job(server.upload("versions", [("notes.txt", b"The launch is planned for March.")])
+                            .json()["job_id"])
+    old = first["result"]["files"][0]["doc_id"]
+    second = server.wait_job(server.upload("versions", [("notes.txt", b"The launch moved to September.")])
+                             .json()["job_id"])
+    row = second["result"]["files"][0]
+    assert second["state"] == "succeeded" and row["status"] == "ok" and row["replaced"] == [old]
+    docs = c.get("/v1/collections/versions/documents").json()["documents"]
+    assert [(d["filename"], d["doc_id"]) for d in docs] == [("notes.txt", row["doc_id"])]
+    kept = [p.read_text() for p in (server.home / "server" / "uploads" / "versions").rglob("*") if p.is_file()]
+    assert kept == ["The launch moved to September."]  # the older upload's file went with its document
+    hits = c.post("/v1/search", json={"query": "launch month", "collection": "versions", "k": 5}).json()["hits"]
+    assert hits and {h["doc_id"] for h in hits} == {row["doc_id"]}

@@ -95,6 +95,6 @@ def test_two_replicas_share_a_collection_while_one_ingests(tmp_path):
     assert coll.check() == []  # sqlite integrity_check, FTS rows, vector ids == chunk ids, graph references
     stats = coll.stats()
     assert stats["documents"] == 2 + len(NEW)
-    assert stats["vectors"] == stats["chunks"] == len(coll.store.chunk_ids())
+    assert stats["vectors"] == stats["chunks"] == len(coll.store.docs.chunk_ids())
     assert {d["filename"] for d in coll.documents()} == {"crazyones.pdf", "toy.pdf",
                                                           *(p.rsplit("/", 1)[-1] for p in NEW)}

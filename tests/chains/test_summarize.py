@@ -12,7 +12,8 @@ import time
 
 from conftest import fixture
 from ragqa.chains import Budget
-from ragqa.summarize import SummaryCache, summarize_text
+from ragqa.llm.cached import ReplyCache
+from ragqa.summarize import summarize_text
 
 
 def _book_excerpt(chars: int) -> str:
@@ -24,7 +25,7 @@ def test_map_reduce_summary_needs_three_levels_and_never_overflows(small_llm, tm
     budget = Budget(context_window=small_llm.context_window, max_tokens=160)
     progress = []
     summary = summarize_text(text, small_llm, budget=budget, target_words=60, chunk_tokens=300,
-                             cache=SummaryCache(tmp_path / "c.sqlite"), on_progress=lambda *a: progress.append(a))
+                             cache=ReplyCache(tmp_path / "c.sqlite"), on_progress=lambda *a: progress.append(a))
     assert len(summary.levels) >= 3 and summary.levels[-1] == 1, summary.levels
     assert summary.levels == sorted(summary.levels, reverse=True)
     assert summary.summary.strip()
@@ -33,7 +34,7 @@ def test_map_reduce_summary_needs_three_levels_and_never_overflows(small_llm, tm
             assert step.max_prompt_tokens + budget.max_tokens <= small_llm.context_window
     assert {p[0] for p in progress} >= {"level 1", "final"}
     again = summarize_text(text, small_llm, budget=budget, target_words=60, chunk_tokens=300,
-                           cache=SummaryCache(tmp_path / "c.sqlite"))
+                           cache=ReplyCache(tmp_path / "c.sqlite"))
     assert again.summary == summary.summary and again.trace.totals()["calls"] == 0
     assert again.cached_calls == sum(summary.levels)
 
@@ -60,7 +61,7 @@ def test_interrupted_summarize_resumes_without_redoing_work(tmp_path):
     while time.monotonic() < deadline and proc.poll() is None:
         if cache.exists():
             try:
-                done = sqlite3.connect(cache).execute("SELECT count(*) FROM results").fetchone()[0]
+                done = sqlite3.connect(cache).execute("SELECT count(*) FROM replies").fetchone()[0]
             except sqlite3.Error:
                 done = 0
             if done >= 8:
@@ -69,7 +70,7 @@ def test_interrupted_summarize_resumes_without_redoing_work(tmp_path):
     assert proc.poll() is None, "finished before the interruption"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done = sqlite3.connect(cache).execute("SELECT count(*) FROM results").fetchone()[0]
+    done = sqlite3.connect(cache).execute("SELECT count(*) FROM replies").fetchone()[0]
     assert 0 < done < sum(expected["levels"])
 
     resumed = subprocess.run([sys.executable, "-m", "ragqa", "summarize", *args], capture_output=True, text=True,

@@ -68,7 +68,7 @@ def test_manifest_records_the_backend_that_ran(tmp_path):
         coll.ingest([tmp_path / "a.txt"])
     finally:
         coll.close()
-    manifest = json.loads((coll.manifest_path).read_text())
+    manifest = json.loads((coll.store.manifest_path).read_text())
     assert manifest["embed_backend"] == resolve_backend("auto") and manifest["embed_backend"] != "auto"
 
 

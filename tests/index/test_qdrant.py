@@ -82,9 +82,9 @@ def twin_collections(tmp_path_factory):
 
 def test_a_qdrant_collection_stores_and_retrieves_exactly_what_a_faiss_one_does(twin_collections):
     faiss, qdrant = twin_collections["faiss"], twin_collections["qdrant"]
-    assert (qdrant.dir / "vectors.qdrant.json").exists() and (qdrant.dir / "qdrant").is_dir()
-    assert not (qdrant.dir / "vectors.faiss").exists()
-    assert isinstance(qdrant.vectors(), QdrantIndex) and isinstance(faiss.vectors(), FaissIndex)
+    assert (qdrant.store.dir / "vectors.qdrant.json").exists() and (qdrant.store.dir / "qdrant").is_dir()
+    assert not (qdrant.store.dir / "vectors.faiss").exists()
+    assert isinstance(qdrant.store.vectors(), QdrantIndex) and isinstance(faiss.store.vectors(), FaissIndex)
     assert qdrant.stats()["vectors"] == faiss.stats()["vectors"] == faiss.stats()["chunks"] > 0
     assert qdrant.check() == [] and faiss.check() == []
     for mode in ("dense", "hybrid"):
@@ -110,16 +110,16 @@ def test_a_stale_or_diverged_qdrant_index_is_reconciled_from_the_docstore(tmp_pa
     settings = make_settings(tmp_path, vectors={"backend": "qdrant"})
     coll = Collection.open("c", settings, create=True)
     coll.ingest([small_pdfs])
-    index = coll.vectors()
-    truth = coll.store.chunk_ids()
+    index = coll.store.vectors()
+    truth = coll.store.docs.chunk_ids()
     index.remove(truth[:2])
     index.add(np.array([10**9]), unit_vectors(1, index.dim))
-    stamp = coll.vectors_path.with_suffix(".stamp.json")
+    stamp = coll.store.vectors_path.with_suffix(".stamp.json")
     stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "generation": 0}))
     reopened = Collection.open("c", settings)
     assert reopened.check() == []
-    assert reopened.vectors().ids().tolist() == truth.tolist()
+    assert reopened.store.vectors().ids().tolist() == truth.tolist()
 
     # switching backends needs no migration: the index is derived, so it is built from the docstore
     as_faiss = Collection.open("c", make_settings(tmp_path))
-    assert as_faiss.check() == [] and sorted(as_faiss.vectors().ids().tolist()) == truth.tolist()
+    assert as_faiss.check() == [] and sorted(as_faiss.store.vectors().ids().tolist()) == truth.tolist()

@@ -59,9 +59,9 @@ def test_the_graph_label_marks_only_hits_the_graph_lifted_into_the_top_k():
 
 def test_graph_entities_know_what_a_paragraph_is_about(hotpot):
     coll, _ = hotpot
-    index = coll.entity_index()
+    index = coll.retriever.entity_index()
     assert "botswana" in index.about and "m ward" in {k.replace(".", "") for k in index.about}
-    kg = coll.graph()
+    kg = coll.store.graph()
     assert kg.about_chunk_ids("botswana")  # the paragraph titled Botswana is about it
     assert set(kg.about_chunk_ids("botswana")) <= set(kg.chunk_ids("botswana"))
 
@@ -89,27 +89,27 @@ def test_delete_removes_one_documents_entities_and_edges_and_nothing_else(tmp_pa
     coll.ingest_texts(texts)
     babbage = next(d["doc_id"] for d in coll.documents() if d["filename"] == "Charles Babbage")
     kept = {d["doc_id"] for d in coll.documents()} - {babbage}
-    before_rows = sorted(r for d in kept for r in coll.store.mentions(d))
-    before_relations = sorted(r for d in kept for r in coll.store.relations(d))
-    g = coll.graph().g
+    before_rows = sorted(r for d in kept for r in coll.store.docs.mentions(d))
+    before_relations = sorted(r for d in kept for r in coll.store.docs.relations(d))
+    g = coll.store.graph().g
     before_nodes = {n: {d: sorted(c) for d, c in a["docs"].items() if d != babbage} for n, a in g.nodes(data=True)}
     before_edges = {frozenset(e): {d: sorted(c) for d, c in a["docs"].items() if d != babbage}
                     for *e, a in g.edges(data=True)}
-    assert "charles babbage" in coll.entity_index().about
+    assert "charles babbage" in coll.retriever.entity_index().about
 
     coll.delete("Charles Babbage")
 
     reopened = Collection.open("d", coll.settings)  # rebuilt from disk, not this process's memory
     for c in (coll, reopened):
-        g = c.graph().g
+        g = c.store.graph().g
         assert all(babbage not in a["docs"] and babbage not in a.get("about", {}) for _, a in g.nodes(data=True))
         assert all(babbage not in a["docs"] for *_, a in g.edges(data=True))
         # the entity stays while other documents mention it, but nothing is about it any more
-        assert "charles babbage" in g and c.graph().about_chunk_ids("charles babbage") == []
-        assert "charles babbage" not in c.entity_index().about
+        assert "charles babbage" in g and c.store.graph().about_chunk_ids("charles babbage") == []
+        assert "charles babbage" not in c.retriever.entity_index().about
         # everything the other documents contributed is unchanged
-        assert sorted(r for d in kept for r in c.store.mentions(d)) == before_rows
-        assert sorted(r for d in kept for r in c.store.relations(d)) == before_relations
+        assert sorted(r for d in kept for r in c.store.docs.mentions(d)) == before_rows
+        assert sorted(r for d in kept for r in c.store.docs.relations(d)) == before_relations
         assert {n: {d: sorted(x) for d, x in a["docs"].items()} for n, a in g.nodes(data=True)} == {
             n: v for n, v in before_nodes.items() if v}
         assert {frozenset(e): {d: sorted(x) for d, x in a["docs"].items()} for *e, a in g.edges(data=True)} == {

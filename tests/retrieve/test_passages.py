@@ -29,7 +29,7 @@ def coll(tmp_path_factory):
 def chunks_of(coll, title_word):
     hits = coll.search(title_word, k=50, mode="lexical")
     doc = next(h.doc_id for h in hits if title_word in h.text)
-    rows = coll.store.chunks_between(doc, 0, 10**6)
+    rows = coll.store.docs.chunks_between(doc, 0, 10**6)
     return doc, rows
 
 
@@ -39,7 +39,7 @@ def test_a_hit_is_read_with_its_neighbours_and_cited_as_itself(coll):
     assert any(b[4] < a[5] for a, b in zip(rows, rows[1:])), "and its chunks must overlap"
     middle = rows[2]
     hit = next(h for h in coll.search(middle[6], k=20, mode="lexical") if h.chunk_id == middle[0])
-    [passage] = coll.passages([hit], neighbours=1)
+    [passage] = coll.retriever.passages([hit], neighbours=1)
     # the text holds chunks 1..3, each once: the splitter's overlap is not repeated
     for row in rows[1:4]:
         assert row[6] in passage.text
@@ -56,7 +56,7 @@ def test_a_hit_is_read_with_its_neighbours_and_cited_as_itself(coll):
     # an answer found in a neighbour is cited by that neighbour
     later = rows[3][6].split(".")[-2].strip()
     assert passage.matched(passage.text.rfind(later)).chunk_id == rows[3][0]
-    assert coll.passages([hit], neighbours=0) == [hit]
+    assert coll.retriever.passages([hit], neighbours=0) == [hit]
 
 
 def test_touching_hits_of_one_document_become_one_passage_at_the_best_rank(coll):
@@ -65,7 +65,7 @@ def test_touching_hits_of_one_document_become_one_passage_at_the_best_rank(coll)
     hits = [h for r in (rows[4], rows[2]) for h in coll.search(r[6], k=20, mode="lexical") if h.chunk_id == r[0]]
     far = [h for h in coll.search(rows[-1][6], k=20, mode="lexical") if h.chunk_id == rows[-1][0]]
     assert len(hits) == 2 and far
-    passages = coll.passages([hits[0], other, hits[1], *far], neighbours=1)
+    passages = coll.retriever.passages([hits[0], other, hits[1], *far], neighbours=1)
     # chunks 2 and 4 (windows 1-3 and 3-5) merge at the first hit's place; the river stays second
     assert [p.doc_id for p in passages[:2]] == [doc, other.doc_id]
     assert passages[0].chunk_id == hits[0].chunk_id

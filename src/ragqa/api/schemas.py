@@ -7,7 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+from ragqa.settings import COLLECTION_NAME
+
+NAME_PATTERN = COLLECTION_NAME
 Chain = Literal["auto", "stuff", "map_reduce", "refine", "map_rerank"]
 Retrieval = Literal["dense", "lexical", "hybrid", "graph", "auto"]
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,13 +23,10 @@ from ragqa.api.jobs import JobStore, Worker
 from ragqa.api.metrics import Metrics
 from ragqa.api.uploads import UploadArea
 from ragqa.collection import Collection
-from ragqa.errors import InputError, NotFound
-from ragqa.settings import Settings
+from ragqa.errors import NotFound
+from ragqa.settings import Settings, check_collection_name
 
 log = logging.getLogger(__name__)
-
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-
 
 class Lane:
     def __init__(self, name: str, workers: int, queue_size: int, metrics: Metrics):
@@ -120,9 +116,7 @@ class AppState:
 
     def require_collection(self, name: str) -> str:
         """The same checks as Collection.open, without opening it (cheap, on the event loop)."""
-        if not NAME_RE.fullmatch(name or ""):
-            raise InputError(f"invalid collection name '{name}'",
-                             hint="Use letters, digits, '_', '-' and '.', starting with a letter or digit.")
+        check_collection_name(name)
         if not (self.settings.collection_dir(name) / "docstore.sqlite").exists():
             raise NotFound(f"No collection '{name}'.",
                            hint=f"Upload documents first: POST /v1/collections/{name}/documents.")

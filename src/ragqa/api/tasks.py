@@ -32,9 +32,13 @@ def run_ingest(job: dict, ctx: JobContext, *, settings: Settings, uploads: Uploa
             ctx.progress(asdict(p))
 
         present = [f for f in files if Path(f["path"]).exists()]
+        before = {d["doc_id"]: d for d in coll.documents()}
         try:
-            # glob.escape: the facade expands globs, and a file name may contain glob characters
-            report = coll.ingest([glob.escape(f["path"]) for f in present], on_progress=on_progress)
+            # glob.escape: the facade expands globs, and a file name may contain glob characters. An upload
+            # replaces an earlier upload of the same file name in this collection (each upload has its own
+            # folder); documents ingested from elsewhere (the CLI) are left alone.
+            report = coll.ingest([glob.escape(f["path"]) for f in present], on_progress=on_progress,
+                                 same_name_under=uploads.root / job["collection"])
         except Interrupted:
             raise  # resumes after the restart: keep the files
         except BaseException:
@@ -53,7 +57,10 @@ def run_ingest(job: dict, ctx: JobContext, *, settings: Settings, uploads: Uploa
                    "doc_id": None, "pages": 0, "chunks": 0, "notes": [], "replaced": []}
             if r is not None:
                 row.update(status=r.status, reason=r.reason, doc_id=r.doc_id, pages=r.pages, chunks=r.chunks,
-                           notes=r.notes)
+                           notes=r.notes, replaced=r.replaced)
+                for old in r.replaced:  # replaced in the same commit: its uploaded file is no longer cited
+                    if old in before:
+                        uploads.remove(before[old]["source"])
                 if r.status == "unchanged" and docs.get(r.doc_id, {}).get("source") == path:
                     # committed by an earlier attempt of this job, before a restart
                     doc = docs[r.doc_id]
@@ -62,7 +69,6 @@ def run_ingest(job: dict, ctx: JobContext, *, settings: Settings, uploads: Uploa
             if row["status"] != "ok":
                 uploads.remove(f["path"])  # refused or a duplicate: keep nothing
             rows.append(row)
-        _replace_older_versions(coll, rows, docs, uploads)
         ctx.progress({**asdict(Progress(files_total=len(files), files_done=len(files),
                                         pages_done=sum(r["pages"] for r in rows if r["status"] == "ok"),
                                         chunks_done=sum(r["chunks"] for r in rows if r["status"] == "ok")))},
@@ -78,21 +84,6 @@ def run_ingest(job: dict, ctx: JobContext, *, settings: Settings, uploads: Uploa
         reasons = "; ".join(f"{r['filename']}: {r['reason']}" for r in failed[:5])
         return "failed", result, f"no file could be ingested: {reasons}"
     return "succeeded", result, None
-
-
-def _replace_older_versions(coll: Collection, rows: list[dict], docs: dict, uploads: UploadArea) -> None:
-    """An upload replaces an earlier upload of the same file name in the collection (a changed file is a delete
-    plus an add). Documents ingested from elsewhere (the CLI) are left alone."""
-    for row in rows:
-        if row["status"] != "ok":
-            continue
-        for doc in list(docs.values()):
-            if (doc["filename"] == row["filename"] and doc["doc_id"] != row["doc_id"]
-                    and uploads.owns(doc["source"])):
-                coll.delete(doc["doc_id"])
-                uploads.remove(doc["source"])
-                docs.pop(doc["doc_id"])
-                row["replaced"].append(doc["doc_id"])
 
 
 def run_summarize(job: dict, ctx: JobContext, *, settings: Settings, uploads: UploadArea) -> tuple[str, dict, str | None]:

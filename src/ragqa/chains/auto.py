@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from ragqa.cjk import CJK_CHAR
 from ragqa.types import Hit
 
 # A factoid asks for one name, number, date or place. Questions asking for reasons, processes, lists,
@@ -28,13 +29,12 @@ _NOT_FACTOID_EN = re.compile(
 _FACTOID_ZH = re.compile(r"谁|什么|哪|几|多少|何时|何地|何年|多久|多大|多长|多高")
 _NOT_FACTOID_ZH = re.compile(r"为什么|为何|如何|怎么|怎样|总结|概括|描述|比较|区别|还是|列举|哪些")
 _CALLED_ZH = re.compile(r"[称名作算]为什么")  # "is called / counts as what", not 为什么 "why"
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 
 
 def is_factoid(question: str) -> bool:
     """A short question that asks for one fact (English or Chinese)."""
     q = question.strip()
-    if len(_CJK.findall(q)) > len(q) / 3:
+    if len(CJK_CHAR.findall(q)) > len(q) / 3:
         plain = _CALLED_ZH.sub("叫什么", q)
         return len(q) <= 60 and bool(_FACTOID_ZH.search(plain)) and not _NOT_FACTOID_ZH.search(plain)
     return len(q.split()) <= 30 and bool(_FACTOID_EN.match(q)) and not _NOT_FACTOID_EN.search(q)

@@ -214,3 +214,32 @@ def call_many(llm: LLM, batch: list[list[Message]], budget: Budget, step: Step, 
     completions = llm.complete_many(batch, max_tokens=room, json_schema=json_schema)
     step.add(completions)
     return completions
+
+
+def group_by_size(sizes: list[int], token_max: int) -> list[list[int]]:
+    """Consecutive groups of indexes whose summed size stays within token_max (a piece larger than that goes
+    alone): the collapse step of map_reduce, for answers and for summaries."""
+    groups, current, total = [], [], 0
+    for i, size in enumerate(sizes):
+        if current and total + size > token_max:
+            groups.append(current)
+            current, total = [], 0
+        current.append(i)
+        total += size
+    if current:
+        groups.append(current)
+    return groups
+
+
+def trim_to_tokens(llm: LLM, text: str, limit: int) -> str:
+    """The longest prefix of `text` within `limit` tokens (binary search on characters, exact counts)."""
+    if llm.count_tokens(text) <= limit:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if llm.count_tokens(text[:mid]) <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo]

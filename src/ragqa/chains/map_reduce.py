@@ -6,7 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ragqa.chains.base import Answer, Budget, Trace, call, call_many, cite, quote_sources, source_block
+from ragqa.chains.base import (
+    Answer,
+    Budget,
+    Trace,
+    call,
+    call_many,
+    cite,
+    group_by_size,
+    quote_sources,
+    source_block,
+)
 from ragqa.chains.prompts import Prompts
 from ragqa.errors import BudgetError
 from ragqa.llm.base import LLM, Message
@@ -42,20 +52,6 @@ def combine_messages(question: str, pieces: list[Piece], prompts: Prompts) -> li
             {"role": "user", "content": prompts.combine.format(question=question)}]
 
 
-def group(pieces: list[Piece], sizes: list[int], token_max: int) -> list[list[int]]:
-    """Consecutive groups whose summed size stays within token_max (a piece larger than that goes alone)."""
-    groups, current, total = [], [], 0
-    for i, size in enumerate(sizes):
-        if current and total + size > token_max:
-            groups.append(current)
-            current, total = [], 0
-        current.append(i)
-        total += size
-    if current:
-        groups.append(current)
-    return groups
-
-
 def collapse(pieces: list[Piece], question: str, llm: LLM, budget: Budget, template: str, trace: Trace,
              *, final: Callable[[list[Piece]], list[Message]] | None = None) -> list[Piece]:
     """Collapse rounds until the final prompt (`final(pieces)`) fits; a cap on rounds and a check that each round
@@ -70,7 +66,7 @@ def collapse(pieces: list[Piece], question: str, llm: LLM, budget: Budget, templ
         if rounds > MAX_ROUNDS:
             raise BudgetError(f"map_reduce: still {sum(sizes)} tokens after {MAX_ROUNDS} collapse rounds "
                               f"(token_max {token_max})")
-        groups = group(pieces, sizes, group_max)
+        groups = group_by_size(sizes, group_max)
         with trace.step(f"collapse_{rounds}") as step:
             batch = [_user(template, question, [pieces[i] for i in g]) for g in groups]
             completions = call_many(llm, batch, budget, step)

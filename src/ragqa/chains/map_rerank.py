@@ -15,14 +15,14 @@ answers the one it agrees with."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 
 from ragqa.chains.base import CARDINALS, Answer, Budget, Trace, call_many, cite, quote, source_block
 from ragqa.chains.prompts import Prompts
+from ragqa.cjk import CJK_CHAR, CJK_CHARS
 from ragqa.errors import BudgetError
-from ragqa.llm.base import LLM
+from ragqa.llm.base import LLM, json_object
 from ragqa.types import Hit
 
 NOT_FOUND = "Not found in the documents."
@@ -37,10 +37,8 @@ _NEGATIVE = re.compile(
     r"no (information|mention)|does(n't| not) (say|mention|contain|provide|state|specify|include)|"
     r"cannot be (determined|found|answered)|(don't|do not) know|unknown|unanswerable)\b|"
     r"未(提及|提到|找到)|没有(提及|提到|相关)|无法(确定|回答)", re.IGNORECASE)
-_CJK_CHARS = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af"
 # CJK one character per word; other runs whole but never across CJK ("10号球衣" -> "10", "号", "球", "衣")
-_WORD = re.compile(rf"[{_CJK_CHARS}]|[^\W_{_CJK_CHARS}]+", re.UNICODE)
-_CJK_RE = re.compile(f"[{_CJK_CHARS}]")
+_WORD = re.compile(rf"[{CJK_CHARS}]|[^\W_{CJK_CHARS}]+", re.UNICODE)
 _FOUND = re.compile(r'"found"\s*:\s*(true|false)', re.IGNORECASE)
 LETTERS = "ABCDEFGH"
 _LETTER = re.compile(r"\b([A-H])\b")
@@ -49,19 +47,6 @@ NEAR = 0.15  # answers within this much evidence of the best are contenders for 
 
 def clamp(score: int) -> int:
     return max(0, min(100, score))
-
-
-def json_object(text: str) -> dict | None:
-    """The JSON object in a reply (a ```json fence and text around it allowed), or None."""
-    body = _FENCE.sub("", text.strip()).strip()
-    start, end = body.find("{"), body.rfind("}")
-    if start == -1 or end <= start:
-        return None
-    try:
-        data = json.loads(body[start:end + 1])
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def parse(text: str) -> tuple[str, int, bool]:
@@ -108,7 +93,7 @@ def drop_echo(answer: str, question: str) -> str:
     于: "铁路沿线设有") or followed by 是/为 or is/was/are/were (not by 在/有/于: "邹游在赛季结束后" is a name and
     a preposition). Anything else is left as it is."""
     text = answer.strip()
-    if _CJK_RE.match(text):
+    if CJK_CHAR.match(text):
         n = max((i for i in range(2, len(text)) if text[:i] in question), default=0)
         if n and text[n - 1] not in _COPULA_ZH and text[n] in "是为":  # 在/有/于 after a name are prepositions
             n += 1

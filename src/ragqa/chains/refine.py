@@ -5,26 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ragqa.chains.base import Answer, Budget, Trace, call, cite, quote_sources, source_block
+from ragqa.chains.base import Answer, Budget, Trace, call, cite, quote_sources, source_block, trim_to_tokens
 from ragqa.chains.prompts import Prompts
 from ragqa.llm.base import LLM
 from ragqa.types import Hit
 
 MIN_CONTEXT = 48  # below this many tokens of room a chunk adds nothing; stop refining
-
-
-def trim_to_tokens(llm: LLM, text: str, limit: int) -> str:
-    """The longest prefix of `text` within `limit` tokens (binary search on characters, exact counts)."""
-    if llm.count_tokens(text) <= limit:
-        return text
-    lo, hi = 0, len(text)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if llm.count_tokens(text[:mid]) <= limit:
-            lo = mid
-        else:
-            hi = mid - 1
-    return text[:lo]
 
 
 def refine_messages(question: str, context: str, existing_answer: str | None, prompts: Prompts) -> list[dict]:

@@ -22,18 +22,19 @@ from dataclasses import replace
 from pathlib import Path
 
 from ragqa import backends
-from ragqa.chains import CHAINS, Budget, Prompts, run_chain
+from ragqa.chains import CHAINS, Prompts
+from ragqa.cjk import CJK_CHARS, has_cjk
 from ragqa.collection import Collection
 from ragqa.errors import InputError
 from ragqa.eval.datasets import load_eval_set
 from ragqa.eval.retrieval import texts_of
+from ragqa.fsio import save_figure
 from ragqa.ingest import text_document
 from ragqa.llm.cached import CachedLLM
 from ragqa.settings import Settings
 from ragqa.types import Hit
 
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
-_PIECES = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|[^\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+")
+_PIECES = re.compile(f"[{CJK_CHARS}]|[^{CJK_CHARS}]+")
 _CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 _PUNCT = set(string.punctuation) | {"，", "。", "！", "？", "；", "：", "、", "“", "”", "‘", "’", "（", "）", "《", "》",
                                      "「", "」", "【", "】", "—", "…", "·"}
@@ -67,13 +68,13 @@ def _tokens(text: str) -> list[str]:
     norm = normalize_answer(unicodedata.normalize("NFKC", text))
     out = []
     for word in norm.split():
-        out.extend(_PIECES.findall(word) if _CJK.search(word) else [word])
+        out.extend(_PIECES.findall(word) if has_cjk(word) else [word])
     return out
 
 
 def _em_form(text: str) -> str:
     norm = normalize_answer(unicodedata.normalize("NFKC", text))
-    return norm.replace(" ", "") if _CJK.search(norm) else norm
+    return norm.replace(" ", "") if has_cjk(norm) else norm
 
 
 def exact_match(prediction: str, gold: str) -> float:
@@ -158,19 +159,15 @@ def evaluate_answers(
         if report.failed:
             raise InputError(f"{len(report.failed)} paragraphs failed to ingest: {report.failed[0].reason}")
         llm = CachedLLM(backends.llm(settings), settings.cache_dir / "eval-llm.sqlite")
-        budget = Budget.for_llm(llm, settings.llm.max_tokens)
         prompts = short_answer_prompts(Prompts.load(settings.prompts_file), evalset.language)
         rows: dict[str, list[dict]] = {c: [] for c in chains}
         doc_of = {pid: doc_id for doc_id, pid in pid_of.items()}
         for i, q in enumerate(evalset.questions):
-            if retrieval == GOLD:
-                hits = gold_hits(coll, [doc_of[p] for p in q.gold if p in doc_of])
-            else:
-                hits = coll.passages(coll.search(q.question, k=k, mode=retrieval))
+            gold = gold_hits(coll, [doc_of[p] for p in q.gold if p in doc_of]) if retrieval == GOLD else None
             for chain in chains:
                 started = time.perf_counter()
-                answer = run_chain(chain, q.question, hits, llm, budget=budget, prompts=prompts,
-                                   abstain_below=settings.abstain_below, judge=settings.rerank_judge)
+                answer = coll.ask(q.question, chain=chain, k=k, retrieval=None if gold is not None else retrieval,
+                                  hits=gold, llm=llm, prompts=prompts)
                 seconds = time.perf_counter() - started
                 prediction = "" if answer.abstained else clean_prediction(answer.answer)
                 cited = {pid_of.get(s.doc_id, s.doc_id) for s in answer.sources}
@@ -196,8 +193,9 @@ def evaluate_answers(
 def gold_hits(coll: Collection, doc_ids: list[str]) -> list[Hit]:
     """Every chunk of the question's gold paragraphs, in order: the chains' reading ceiling, with retrieval
     taken out of the error (`--retrieval gold`)."""
-    ids = [cid for doc_id in doc_ids for cid in coll.store.chunk_ids_of(doc_id)]
-    return coll.store.hits(ids, [1.0] * len(ids), GOLD)
+    docs = coll.store.docs
+    ids = [cid for doc_id in doc_ids for cid in docs.chunk_ids_of(doc_id)]
+    return docs.hits(ids, [1.0] * len(ids), GOLD)
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -242,9 +240,4 @@ def plot(result: dict, path: str | Path) -> Path:
     ax.set_ylabel("%")
     ax.set_title(f"{result['set']} ({result['questions']} q, {result['model']})")
     ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)

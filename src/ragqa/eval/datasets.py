@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ragqa.cjk import has_cjk
 from ragqa.errors import InputError
-
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +111,7 @@ def _squad(name: str, data: dict) -> EvalSet:
             for qa in para["qas"]:
                 answers = tuple(dict.fromkeys(a["text"] for a in qa.get("answers", [])))
                 questions.append(Question(str(qa["id"]), qa["question"], (pid_of[context],), answers, "single"))
-    language = "zh" if sum(bool(_CJK.search(q.question)) for q in questions[:50]) > 25 else "en"
+    language = "zh" if sum(has_cjk(q.question) for q in questions[:50]) > 25 else "en"
     return EvalSet(name, "squad", paragraphs, questions, language)
 
 

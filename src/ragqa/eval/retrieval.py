@@ -18,6 +18,7 @@ from ragqa.collection import Collection
 from ragqa.errors import InputError
 from ragqa.eval.datasets import EvalSet, load_eval_set
 from ragqa.eval.metrics import rank_paragraphs, summarise
+from ragqa.fsio import save_figure
 from ragqa.ingest import text_document
 from ragqa.retrieve import MODES
 from ragqa.settings import Settings
@@ -110,9 +111,4 @@ def plot(result: dict, path: str | Path) -> Path:
     ax.set_ylabel("share")
     ax.set_title(f"{result['set']}: {result['questions']} questions, {result['paragraphs']} paragraphs")
     ax.legend(ncols=len(modes), fontsize=8, loc="upper left")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

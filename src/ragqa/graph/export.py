@@ -8,8 +8,8 @@ from pathlib import Path
 import networkx as nx
 
 from ragqa.errors import InputError
+from ragqa.fsio import save_figure, write_json_atomic
 from ragqa.graph.kg import KnowledgeGraph
-from ragqa.index.vectors import write_json_atomic
 
 
 def _flat(g: nx.Graph) -> nx.Graph:
@@ -72,9 +72,4 @@ def draw_neighbourhood(center: str, neighbours: list[dict], path: Path, *, title
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title or center)
     ax.axis("off")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from ragqa.index.vectors import write_json_atomic
+from ragqa.fsio import write_json_atomic
 
 log = logging.getLogger(__name__)
 

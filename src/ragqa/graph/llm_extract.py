@@ -10,14 +10,13 @@ Replies are cached by (model, prompt, passage), so re-ingesting or resuming cost
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from ragqa.graph.extract import FastExtractor, Mention, Triple, fold, normalise
-from ragqa.llm.base import LLM
+from ragqa.llm.base import LLM, json_object
 from ragqa.llm.cached import CachedLLM
 from ragqa.types import Chunk
 
@@ -54,16 +53,7 @@ def _folded(text: str) -> str:
     return _SPACES.sub(" ", fold(text).casefold())
 
 
-def parse_reply(text: str) -> dict | None:
-    """The reply's JSON object (a ```json fence or leading prose tolerated); None when there is none."""
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
-        return None
-    try:
-        data = json.loads(text[start:end + 1])
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
+parse_reply = json_object  # the reply's JSON object (a ```json fence or leading prose tolerated), or None
 
 
 class LLMExtractor:

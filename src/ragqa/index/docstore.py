@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ragqa.index.cjk import bigram_cjk
+from ragqa.cjk import bigram_cjk
 from ragqa.types import Chunk, Hit
 
 SCHEMA = [
@@ -105,8 +105,13 @@ class DocStore:
     def chunk_ids_of(self, doc_id: str) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM chunks WHERE doc_id=? ORDER BY ordinal", (doc_id,))]
 
-    def documents_from(self, source: str) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT doc_id FROM documents WHERE source=?", (source,))]
+    def older_versions(self, doc_id: str, source: str, filename: str, same_name_under: str | None = None) -> list[str]:
+        """The documents a new version replaces: those from the same source, and, with `same_name_under`, those
+        of the same file name whose source lies under that folder (uploads: each upload has its own folder)."""
+        return [r[0] for r in self.db.execute(
+            "SELECT doc_id FROM documents WHERE doc_id != ? AND (source = ? OR (? IS NOT NULL AND filename = ? "
+            "AND substr(source, 1, length(?)) = ?))",
+            (doc_id, source, same_name_under, filename, same_name_under, same_name_under))]
 
     def add_document(self, *, doc_id: str, filename: str, source: str, kind: str, pages: int, notes: list[str],
                      chunks: list[Chunk], vectors: np.ndarray,
@@ -272,6 +277,34 @@ class DocStore:
         """(entity, label, type, chunk_id, doc_id, about) rows, of one document or all."""
         sql = "SELECT entity, label, type, chunk_id, doc_id, about FROM mentions"
         return self.db.execute(sql + (" WHERE doc_id=?" if doc_id else ""), (doc_id,) if doc_id else ()).fetchall()
+
+    def about_rows(self) -> list[tuple]:
+        """(entity, chunk_id, doc_id) for every chunk *about* an entity (title, heading, subject), by chunk id."""
+        return self.db.execute(
+            "SELECT DISTINCT entity, chunk_id, doc_id FROM mentions WHERE about=1 ORDER BY chunk_id").fetchall()
+
+    def mention_rows(self) -> list[tuple]:
+        """(entity, chunk_id) for every stored mention that is not an about-row."""
+        return self.db.execute("SELECT DISTINCT entity, chunk_id FROM mentions WHERE about=0").fetchall()
+
+    def n_chunks(self) -> int:
+        return self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+
+    def phrase_count(self, phrase: str) -> int:
+        """Chunks whose text holds `phrase` (FTS5 phrase query); 0 for a phrase FTS5 cannot parse."""
+        try:
+            return self.db.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
+                                   ('"' + phrase.replace('"', "") + '"',)).fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
+    def phrase_chunks(self, phrase: str, limit: int) -> list[int]:
+        """Ids of up to `limit` chunks whose text holds `phrase`."""
+        try:
+            return [r[0] for r in self.db.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?",
+                                                  ('"' + phrase.replace('"', "") + '"', limit))]
+        except sqlite3.OperationalError:
+            return []
 
     def relations(self, doc_id: str | None = None) -> list[tuple]:
         sql = "SELECT head, tail, label, chunk_id, doc_id FROM relations"

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ragqa.index.vectors import order_ties, write_json_atomic
+from ragqa.fsio import write_json_atomic
+from ragqa.index.vectors import order_ties
 
 log = logging.getLogger(__name__)
 

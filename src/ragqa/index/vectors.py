@@ -7,13 +7,13 @@ a rebuild, never a wrong answer.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from ragqa.fsio import fsync_replace, read_json, temp_beside, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +102,10 @@ class FaissIndex:
         import faiss
 
         path = Path(path)
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        tmp = temp_beside(path)
         faiss.write_index(self.index, str(tmp))
-        _fsync_replace(tmp, path)
-        _write_json_atomic(stamp_path(path), {"generation": generation, "kind": self.kind, "count": len(self)})
+        fsync_replace(tmp, path)
+        write_json_atomic(stamp_path(path), {"generation": generation, "kind": self.kind, "count": len(self)})
 
     @classmethod
     def load(cls, path: Path, threads: int = 1) -> FaissIndex:
@@ -135,27 +135,4 @@ def stamp_path(path: Path) -> Path:
 
 
 def read_stamp(path: Path) -> dict:
-    try:
-        return json.loads(stamp_path(path).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _fsync_replace(tmp: Path, final: Path) -> None:
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
-    dir_fd = os.open(final.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _write_json_atomic(path: Path, data) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1))
-    _fsync_replace(tmp, path)
-
-
-write_json_atomic = _write_json_atomic
+    return read_json(stamp_path(path), {})

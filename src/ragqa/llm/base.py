@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -52,3 +54,19 @@ TEMPLATE_OVERHEAD = 8  # tokens a chat template adds per message, when the backe
 
 def approx_message_tokens(llm: LLM, messages: list[Message]) -> int:
     return sum(llm.count_tokens(m["content"]) + TEMPLATE_OVERHEAD for m in messages) + 4
+
+
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
+
+
+def json_object(text: str) -> dict | None:
+    """The JSON object in a reply (a ```json fence and text around it allowed), or None."""
+    body = _FENCE.sub("", text.strip()).strip()
+    start, end = body.find("{"), body.rfind("}")
+    if start == -1 or end <= start:
+        return None
+    try:
+        data = json.loads(body[start:end + 1])
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None

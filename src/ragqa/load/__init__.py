@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ragqa.errors import LoadError
@@ -15,7 +17,7 @@ from ragqa.types import Document
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text", ".rst"}
 SUPPORTED_SUFFIXES = {".pdf", *TEXT_SUFFIXES}
 
-__all__ = ["load", "file_sha256", "SUPPORTED_SUFFIXES", "normalize"]
+__all__ = ["load", "file_sha256", "expand_paths", "SUPPORTED_SUFFIXES", "normalize"]
 
 
 def file_sha256(data: bytes) -> str:
@@ -54,3 +56,21 @@ def load(path: Path, *, password: str | None = None, max_mb: int = 200, max_page
             raise LoadError("no text layer on any page (needs OCR)", "no_text")
         raise LoadError("no text found", "empty")
     return doc
+
+
+def expand_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
+    """Files, folders (recursively) and globs -> supported files in a stable order, plus what matched nothing."""
+    files: list[Path] = []
+    missing: list[str] = []
+    for raw in paths:
+        raw = str(raw)
+        matches = [Path(m) for m in sorted(glob.glob(os.path.expanduser(raw), recursive=True))] or [Path(raw)]
+        for p in matches:
+            if p.is_dir():
+                files.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES
+                                    and not f.name.startswith(".") and f.name != "README.md"))
+            elif p.is_file():
+                files.append(p)
+            else:
+                missing.append(raw)
+    return list(dict.fromkeys(files)), missing

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ragqa.cjk import cjk_share, has_cjk
 from ragqa.embed.base import Embedder
-from ragqa.index.cjk import has_cjk
 from ragqa.index.docstore import DocStore
 from ragqa.retrieve.graph import EntityIndex, candidates, expand, merge, rank_score
 from ragqa.types import Hit
@@ -80,12 +80,6 @@ def _best_unique(scores: dict[int, float], first: dict[int, Hit], k: int, source
         if len(out) == k:
             break
     return out
-
-
-def cjk_share(text: str) -> float:
-    """Share of the letters that are CJK: the part of a question an English-only embedder cannot read."""
-    letters = [c for c in text if c.isalnum()]
-    return sum(has_cjk(c) for c in letters) / len(letters) if letters else 0.0
 
 
 def scored_hybrid(store: DocStore, search, embedder: Embedder, query: str, k: int, *,

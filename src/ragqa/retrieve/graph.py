@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -53,13 +52,12 @@ class EntityIndex:
         about: dict[str, list[int]] = defaultdict(list)
         chunk_about: dict[int, set[str]] = defaultdict(set)
         chunk_doc: dict[int, str] = {}
-        for entity, chunk_id, doc_id in store.db.execute(
-                "SELECT DISTINCT entity, chunk_id, doc_id FROM mentions WHERE about=1 ORDER BY chunk_id"):
+        for entity, chunk_id, doc_id in store.about_rows():
             about[entity].append(chunk_id)
             chunk_about[chunk_id].add(entity)
             chunk_doc[chunk_id] = doc_id
         mentioned: dict[int, set[str]] = defaultdict(set)
-        for entity, chunk_id in store.db.execute("SELECT DISTINCT entity, chunk_id FROM mentions WHERE about=0"):
+        for entity, chunk_id in store.mention_rows():
             if entity in about:
                 mentioned[chunk_id].add(entity)
         by_form = {}
@@ -67,7 +65,7 @@ class EntityIndex:
             form = match_form(entity)
             if form:
                 by_form.setdefault(form, entity)
-        n_chunks = store.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        n_chunks = store.n_chunks()
         max_words = max((f.count(" ") + 1 for f in by_form), default=1)
         return cls(dict(about), dict(chunk_about), chunk_doc, dict(mentioned), by_form, n_chunks,
                    min(max_words, 8), store)
@@ -100,13 +98,7 @@ class EntityIndex:
         """Chunks whose text names the entity (FTS phrase count, cached): common entities link weakly."""
         if entity not in self._df:
             phrase = match_form(entity)
-            n = 0
-            if phrase and self.store is not None:
-                try:
-                    n = self.store.db.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
-                                              ('"' + phrase.replace('"', "") + '"',)).fetchone()[0]
-                except sqlite3.OperationalError:
-                    n = 0
+            n = self.store.phrase_count(phrase) if phrase and self.store is not None else 0
             self._df[entity] = max(n, len(self.about.get(entity, ())))
         return self._df[entity]
 
@@ -114,14 +106,7 @@ class EntityIndex:
         """Chunks whose text names the entity (FTS phrase match, cached)."""
         if entity not in self._mentioning:
             phrase = match_form(entity)
-            ids: list[int] = []
-            if phrase and self.store is not None:
-                try:
-                    ids = [r[0] for r in self.store.db.execute(
-                        "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?",
-                        ('"' + phrase.replace('"', "") + '"', limit))]
-                except sqlite3.OperationalError:
-                    ids = []
+            ids = self.store.phrase_chunks(phrase, limit) if phrase and self.store is not None else []
             self._mentioning[entity] = ids
         return self._mentioning[entity]
 
