@@ -7,15 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ragqa.cli.commands import CollectionOpt, EngineOpt, JsonOpt
-from ragqa.cli.main import app, settings
-
-out = Console(width=None if Console().is_terminal else 160)
-
-ChainOpt = Annotated[str | None, typer.Option("--chain", help="auto | stuff | map_reduce | refine | map_rerank.")]
+from ragqa.cli import render
+from ragqa.cli.app import ChainOpt, CollectionOpt, EngineOpt, JsonOpt, app, settings
 
 
 @app.command()
@@ -32,24 +26,12 @@ def ask(
     from ragqa.collection import Collection
 
     coll = Collection.open(collection, settings())
-    live = stream and not as_json and out.is_terminal
-    answer = coll.ask(question, chain=chain, k=k, retrieval=retrieval,
-                      on_token=(lambda t: out.print(t, end="", markup=False, highlight=False)) if live else None)
+    on_token = render.token_printer() if stream and not as_json else None
+    answer = coll.ask(question, chain=chain, k=k, retrieval=retrieval, on_token=on_token)
     if as_json:
-        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=1))  # noqa: T201 - the command's output
+        render.plain_json(answer.to_dict())
         return
-    if live:
-        out.print()
-    else:
-        out.print(answer.answer, markup=False, highlight=False)
-    out.print()
-    out.print("[bold]Sources[/]")
-    for i, s in enumerate(answer.sources, 1):
-        out.print(f"  [{i}] {s.document}, p. {s.page}  [dim](chunk {s.chunk_id})[/]  {s.snippet[:110]}",
-                  highlight=False)
-    t = answer.trace.totals()
-    out.print(f"[dim]{answer.chain} | {t['calls']} LLM calls, {t['prompt_tokens']} prompt + "
-              f"{t['completion_tokens']} completion tokens, {t['seconds']:.1f}s | model {answer.detail.get('model')}[/]")
+    render.answer(answer, streamed=on_token is not None)
 
 
 @app.command()
@@ -66,27 +48,14 @@ def summarize(
 
     results = []
     for path in files:
-        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                       console=Console(stderr=True), disable=as_json and out_file is None)
-        tasks: dict[str, int] = {}
-        with bar:
-            def progress(level: str, done: int, total: int, _bar=bar, _tasks=tasks, _name=path.name) -> None:
-                if level not in _tasks:
-                    _tasks[level] = _bar.add_task(f"{_name}: {level}", total=total)
-                _bar.update(_tasks[level], completed=done, total=total)
-
+        with render.summary_progress(path.name, disable=as_json and out_file is None) as progress:
             summary = summarize_file(path, settings(), chain=chain, target_words=target_words, on_progress=progress,
                                      engine=engine)
         results.append({"file": str(path), **summary.to_dict()})
         if not as_json:
-            out.rule(path.name)
-            out.print(summary.summary, markup=False, highlight=False)
-            t = summary.trace.totals()
-            out.print(f"[dim]levels {' -> '.join(map(str, summary.levels))} | {t['calls']} LLM calls "
-                      f"({summary.cached_calls} from cache), {t['prompt_tokens']} prompt + {t['completion_tokens']} "
-                      f"completion tokens, {t['seconds']:.1f}s[/]")
+            render.summary(path.name, summary)
     if as_json:
-        print(json.dumps(results, ensure_ascii=False, indent=1))  # noqa: T201
+        render.plain_json(results)
     if out_file:
         if out_file.suffix == ".json":
             out_file.write_text(json.dumps(results, ensure_ascii=False, indent=1))

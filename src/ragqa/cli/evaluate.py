@@ -7,13 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from ragqa.cli.main import app, settings
-from ragqa.cli.render import stage_progress
+from ragqa.cli import render
+from ragqa.cli.app import app, settings
 
-out = Console(width=None if Console().is_terminal else 160)
 ALL_MODES = "dense,lexical,hybrid,graph,auto"
 
 
@@ -59,19 +56,13 @@ def eval_(
         return
 
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
-    with stage_progress() as progress:
+    with render.stage_progress() as progress:
         result = evaluate_retrieval(dataset, settings(), modes=mode_list, limit=limit, collection=collection,
                                     on_progress=progress)
-    table = Table("mode", "R@1", "R@2", "R@5", "R@10", "all_gold@10", "MRR", "n", "ms/query",
-                  title=f"{result['set']}: {result['questions']} questions, {result['paragraphs']} paragraphs "
-                        f"({result['chunks']} chunks, ingested in {result['ingest_seconds']:.1f}s)")
-    for mode, m in result["results"].items():
-        table.add_row(mode, *(f"{m[k]:.3f}" for k in ("recall@1", "recall@2", "recall@5", "recall@10",
-                                                       "all_gold@10", "mrr")), str(m["n"]), f"{m['ms_per_query']:.1f}")
-    out.print(table)
+    render.retrieval(result)
     if json_file:
         json_file.parent.mkdir(parents=True, exist_ok=True)
         json_file.write_text(json.dumps(as_issue_json(result), indent=1) + "\n")
-        out.print(f"wrote {json_file}")
+        render.wrote(json_file)
     if plot_file:
-        out.print(f"wrote {plot(result, plot_file)}")
+        render.wrote(plot(result, plot_file))

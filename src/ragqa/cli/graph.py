@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from ragqa.cli.commands import CollectionOpt, JsonOpt
-from ragqa.cli.main import app, settings
+from ragqa.cli import render
+from ragqa.cli.app import CollectionOpt, JsonOpt, app, settings
 
-out = Console(width=None if Console().is_terminal else 160)
 graph_app = typer.Typer(help="Inspect and export a collection's knowledge graph.", no_args_is_help=True)
 app.add_typer(graph_app, name="graph")
-
-
-def _pages(pages: list) -> str:
-    return "; ".join(f"{doc} p.{page}" for doc, page in pages[:4]) + (" …" if len(pages) > 4 else "")
 
 
 @graph_app.command("show")
@@ -37,17 +29,9 @@ def show(
     shown = coll.graph_show(entity, limit=limit)
     if png:
         coll.graph_png(entity, png, limit=limit)
-    if as_json:
-        out.print_json(json.dumps(shown))
-        return
-    out.print(f"[bold]{shown['label']}[/] ({shown['type']}): {shown['mentions']} mentions in "
-              f"{shown['documents']} documents; about it: {_pages(shown['about']) or 'no page'}", highlight=False)
-    table = Table("neighbour", "link", "chunks", "supporting pages")
-    for n in shown["neighbours"]:
-        table.add_row(n["label"], n["relation"], str(n["weight"]), _pages(n["pages"]))
-    out.print(table)
-    if png:
-        out.print(f"wrote {png}")
+    render.graph_show(shown, as_json=as_json)
+    if png and not as_json:
+        render.wrote(png)
 
 
 @graph_app.command("export")
@@ -61,5 +45,5 @@ def export(
 
     coll = Collection.open(collection, settings())
     written = coll.graph_export(path, fmt)
-    stats = coll.graph().stats()
-    out.print(f"wrote {written}: {stats['nodes']} entities, {stats['edges']} links")
+    stats = coll.stats()
+    render.graph_exported(written, {"nodes": stats["graph_nodes"], "edges": stats["graph_edges"]})

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from ragqa.cli.main import app, settings
+from ragqa.cli import render
+from ragqa.cli.app import app, settings
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,6 @@ def serve(
 ) -> None:
     """Serve the HTTP API, the OpenAI-compatible endpoint and the web page at http://HOST:PORT/."""
     import uvicorn
-    from rich.console import Console
 
     from ragqa.api.app import check_bind, create_app
 
@@ -29,13 +29,6 @@ def serve(
     port = port if port is not None else s.server.port
     s.server.host, s.server.port = host, port
     check_bind(host, s)  # ConfigError -> one line and exit 1
-    err = Console(stderr=True)
-    if not s.server.api_keys:
-        err.print(f"[yellow]no API key configured:[/] serving without auth, on {host} only "
-                  "(set RAGQA_SERVER__API_KEYS to serve other hosts)", highlight=False)
-    else:
-        err.print(f"{len(s.server.api_keys)} API key(s) configured: requests need 'Authorization: Bearer KEY'",
-                  highlight=False)
-    err.print(f"ragqa on http://{host}:{port}/  (API docs at /docs, data under {s.home})", highlight=False)
+    render.serve_banner(host, port, s)
     uvicorn.run(create_app(s), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=15,
                 proxy_headers=False, server_header=False)

@@ -1,0 +1,54 @@
+"""The typer `app`, its root callback (Settings built once, logging configured), the settings holder and the option
+types the commands share. Command modules import from here and from `ragqa.cli.render`; `ragqa.cli.main` imports
+them to register their commands."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ragqa.cli import render
+from ragqa.settings import Settings
+
+app = typer.Typer(
+    name="ragqa", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Ask questions about your documents, with cited answers; summarise long texts.",
+)
+
+
+class State:
+    settings: Settings
+
+
+state = State()
+
+HomeOpt = Annotated[Path | None, typer.Option("--home", help="Root of ingest/, indexes/, kg/ (RAGQA_HOME).")]
+CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection name (RAGQA_COLLECTION).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+EngineOpt = Annotated[str, typer.Option("--engine", help="local (this process) or ray (Ray Data: a local instance, "
+                                        "or the cluster in RAGQA_RAY__ADDRESS; needs the ray extra).")]
+ChainOpt = Annotated[str | None, typer.Option("--chain", help="auto | stuff | map_reduce | refine | map_rerank.")]
+
+
+@app.callback()
+def _root(
+    home: HomeOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
+) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(show_path=False, console=render.err)])
+    overrides = {"home": home} if home else {}
+    try:
+        state.settings = Settings(**overrides)
+    except Exception as e:  # pydantic ValidationError: name the field and the reason
+        render.error(f"invalid settings: {e}")
+        raise typer.Exit(2) from None
+
+
+def settings() -> Settings:
+    return state.settings
