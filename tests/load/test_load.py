@@ -130,3 +130,20 @@ def test_doc_id_is_content_hash(tmp_path):
     a.write_text("same bytes")
     b.write_text("same bytes")
     assert load(a).doc_id == load(b).doc_id
+
+
+def test_line_break_hyphens_pdfium_marks_are_resolved_per_document():
+    """PDFium writes U+FFFE where a line ended in a hyphen; the document's own spelling decides what it was."""
+    doc = load(fixture("pdfs/pdfplumber/federal-register-2020-17221.pdf"))
+    text = "\n".join(p.text for p in doc.pages)
+    assert not set(text) & {"\ufffe", "\uffff", "\x02"}
+    assert "FAA-approved" in text and "FAAapproved" not in text  # a compound keeps its hyphen
+    assert "non-normal" in text and "nonnormal" not in text
+
+
+def test_a_broken_word_is_joined_when_the_document_writes_it_whole():
+    from ragqa.load.normalize import normalize, resolve_line_hyphens
+
+    pages = [normalize("recognising pat\ufffe\nterns, as Yangar\ufffeber showed"), normalize("see Yangarber (2003)")]
+    assert resolve_line_hyphens(pages) == ["recognising patterns, as Yangarber showed", "see Yangarber (2003)"]
+    assert resolve_line_hyphens([normalize("the FAA\ufffeApproved list")]) == ["the FAA-Approved list"]

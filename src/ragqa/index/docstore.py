@@ -62,21 +62,43 @@ class DocStore:
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA busy_timeout=30000")
         if not readonly:
-            self.db.execute("PRAGMA journal_mode=WAL")
+            self._set_wal()
             self.db.execute("PRAGMA synchronous=FULL")
-            for statement in SCHEMA:
-                self.db.execute(statement)
-            self._migrate()
+            self._create_and_migrate()
 
     def close(self) -> None:
         self.db.close()
 
-    def _migrate(self) -> None:
-        """Additive column changes for stores created by an older version (each guarded, so it runs once)."""
-        columns = {r[1] for r in self.db.execute("PRAGMA table_info(mentions)")}
-        if "about" not in columns:
-            self.db.execute("ALTER TABLE mentions ADD COLUMN about INTEGER NOT NULL DEFAULT 0")
-        self.db.execute("CREATE INDEX IF NOT EXISTS mentions_about ON mentions(about, entity)")
+    def _set_wal(self, seconds: float = 30.0) -> None:
+        """WAL mode; switching a new file to it takes an exclusive lock that SQLite does not wait for, so two
+        processes creating one collection at once retry here instead of failing with 'database is locked'."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def _create_and_migrate(self) -> None:
+        """The schema, and additive column changes for stores made by an older version, in one write
+        transaction: two processes (or threads) opening a new collection at once cannot both see a column
+        missing and both add it; the second finds the first one's work done."""
+        cur = self.db.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in SCHEMA:
+                cur.execute(statement)
+            columns = {r[1] for r in cur.execute("PRAGMA table_info(mentions)")}
+            if "about" not in columns:
+                cur.execute("ALTER TABLE mentions ADD COLUMN about INTEGER NOT NULL DEFAULT 0")
+            cur.execute("CREATE INDEX IF NOT EXISTS mentions_about ON mentions(about, entity)")
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
 
     # -- meta ------------------------------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:

@@ -6,10 +6,11 @@ import glob
 import hashlib
 import os
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from ragqa.errors import LoadError
-from ragqa.load.normalize import normalize
+from ragqa.load.normalize import normalize, resolve_line_hyphens
 from ragqa.load.pdf import load_pdf
 from ragqa.load.text import load_text
 from ragqa.types import Document
@@ -50,6 +51,7 @@ def load(path: Path, *, password: str | None = None, max_mb: int = 200, max_page
         kind = "text"
     else:
         raise LoadError(f"unsupported file type '{path.suffix or path.name}' (supported: .pdf, .txt, .md)", "unsupported")
+    pages = [replace(p, text=t) for p, t in zip(pages, resolve_line_hyphens([p.text for p in pages]), strict=True)]
     doc = Document(doc_id=doc_id, filename=path.name, path=str(path), pages=tuple(pages), kind=kind)
     if not doc.text_pages:
         if kind == "pdf" and any(p.note for p in pages):
