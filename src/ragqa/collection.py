@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -77,7 +78,7 @@ class Collection:
         common = dict(collection=self.name, password=password or s.pdf_password, max_mb=s.max_file_mb,
                       max_pages=s.max_pages, on_progress=on_progress,
                       same_name_under=str(same_name_under.resolve()) + "/" if same_name_under else None)
-        with self.store.writer():
+        with self.store.writer(), self._discarded_if_left_empty():
             splitter = self._prepare_to_write(embedder)
             if engine == "ray":  # the same pipeline, its prepare and embed steps on Ray Data (ray_engine.py)
                 from ragqa import ray_engine
@@ -101,11 +102,24 @@ class Collection:
         """Texts already in memory (title + body), through the same pipeline; many small ones are batched."""
         s = self.settings
         embedder = backends.embedder(s.embedder, s)
-        with self.store.writer(), BackgroundWork(backends.thread_budget(s), s.embed_threads) as lease:
+        with self.store.writer(), self._discarded_if_left_empty(), \
+                BackgroundWork(backends.thread_budget(s), s.embed_threads) as lease:
             splitter = self._prepare_to_write(embedder)
             return ingest_texts(texts, collection=self.name, store=self.store.docs, sink=self.store.sink(),
                                 embedder=embedder, splitter=splitter, extractor=backends.graph_extractor(s),
                                 on_progress=on_progress, lease=lease)
+
+    @contextmanager
+    def _discarded_if_left_empty(self):
+        """A collection exists once it holds a document: when its first ingest commits nothing (every file
+        failed, or the run stopped), its folder and graph go again, so a failed upload leaves no collection."""
+        new = not self.store.manifest_path.exists()
+        try:
+            yield
+        finally:
+            if new and not self.store.docs.counts()["documents"]:
+                log.info("collection %s: first ingest committed nothing; removing it", self.name)
+                self.store.discard()
 
     def _prepare_to_write(self, embedder) -> Splitter:
         """Under the writer lock: the manifest checked (or written), and a splitter in the embedder's tokens."""
@@ -168,7 +182,7 @@ class Collection:
         return answer
 
     def documents(self) -> list[dict]:
-        return self.store.docs.list_documents()
+        return [] if self.store.discarded else self.store.docs.list_documents()
 
     def stats(self) -> dict:
         return self.store.stats()

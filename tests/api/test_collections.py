@@ -233,3 +233,14 @@ def test_a_reupload_of_the_same_file_name_replaces_the_older_upload(server):
     assert kept == ["The launch moved to September."]  # the older upload's file went with its document
     hits = c.post("/v1/search", json={"query": "launch month", "collection": "versions", "k": 5}).json()["hits"]
     assert hits and {h["doc_id"] for h in hits} == {row["doc_id"]}
+
+
+def test_a_failed_first_upload_leaves_no_collection_behind(server):
+    c = server.client
+    job = server.wait_job(server.upload("lockedout", [("locked.pdf", pdf("pdfs/pypdf/encrypted-file.pdf"))])
+                          .json()["job_id"])
+    assert job["state"] == "failed" and "encrypted" in job["error"]
+    assert c.get("/v1/collections/lockedout").status_code == 404
+    assert "lockedout" not in {x["name"] for x in c.get("/v1/collections").json()["collections"]}
+    assert "lockedout" not in {m["id"] for m in c.get("/v1/models").json()["data"]}
+    assert not (server.home / "indexes" / "lockedout").exists()

@@ -49,6 +49,13 @@ def test_password_option_opens_an_encrypted_pdf(tmp_path):
     assert json.loads(result.stdout)["files"][0]["status"] == "ok"
 
 
+def test_a_failed_first_ingest_leaves_no_collection(tmp_path):
+    result = ragqa("ingest", str(fixture("pdfs/pypdf/encrypted-file.pdf")), "--collection", "locked", home=tmp_path)
+    assert result.returncode == 1
+    assert not (tmp_path / "indexes" / "locked").exists()
+    assert ragqa("search", "anything", "--collection", "locked", home=tmp_path).returncode == 1
+
+
 def test_usage_errors_exit_2(tmp_path):
     assert ragqa("search", home=tmp_path).returncode == 2
     assert ragqa("ingest", "--no-such-flag", home=tmp_path).returncode == 2

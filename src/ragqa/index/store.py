@@ -51,6 +51,7 @@ class CollectionStore:
         self._graph: KnowledgeGraph | None = None
         self._graph_generation = -1
         self._writing = False  # this object holds the writer lock
+        self.discarded = False  # its first ingest committed nothing, and its files were removed
         self._read_lock = threading.RLock()
 
     def close(self) -> None:
@@ -189,6 +190,17 @@ class CollectionStore:
             mentions, relations = self.docs.mentions(doc_id), self.docs.relations(doc_id)
             sink.removed(doc_id, self.docs.delete_document(doc_id), mentions, relations)
         self.save_derived()
+
+    def discard(self) -> None:
+        """Remove the collection's files (docstore, manifest, derived stores); call under `writer()` on an
+        empty collection. The object is unusable afterwards."""
+        import shutil
+
+        self.docs.close()
+        self.discarded = True
+        for path in (self.kg_path, self.kg_path.with_suffix(".stamp.json")):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def _in_step(self) -> None:
         self._vectors_generation = self._graph_generation = self.docs.generation
