@@ -18,6 +18,7 @@ from ragqa.errors import InputError, NotFound
 from ragqa.index.store import CollectionStore
 from ragqa.ingest import english_only, ingest_files, ingest_texts
 from ragqa.load import SUPPORTED_SUFFIXES, expand_paths
+from ragqa.load.isolated import IsolatedLoader
 from ragqa.retrieve.retriever import Retriever
 from ragqa.settings import Settings, check_collection_name
 from ragqa.split import Splitter
@@ -90,10 +91,11 @@ class Collection:
                     make_embedder=partial(backends.embedder, s.embedder, s), embed_actors=s.ray.embed_actors,
                     english_only_embedder=english_only(embedder), **common)
             else:
-                with BackgroundWork(backends.thread_budget(s), s.embed_threads) as lease:
+                with BackgroundWork(backends.thread_budget(s), s.embed_threads) as lease, \
+                        IsolatedLoader(s.parse_memory_mb, s.parse_timeout_s) as loader:
                     report = ingest_files(files, store=self.store.docs, sink=self.store.sink(), embedder=embedder,
                                           splitter=splitter, extractor=backends.graph_extractor(s), lease=lease,
-                                          **common)
+                                          loader=loader, **common)
         report.files.extend(FileResult(m, "failed", "no such file or folder") for m in missing)
         return report
 
@@ -219,12 +221,13 @@ def summarize_file(path: Path, settings: Settings, *, chain: str = "map_reduce",
     """Summarise one .txt/.md/.pdf with the configured LLM; replies cached under the cache dir (resumable)."""
     from ragqa.chains import Budget, Prompts
     from ragqa.llm.cached import ReplyCache
-    from ragqa.load import load
     from ragqa.summarize import summarize_text
 
     if engine not in ("local", "ray"):
         raise InputError(f"unknown engine '{engine}'", hint="Use local or ray.")
-    doc = load(Path(path), password=settings.pdf_password, max_mb=settings.max_file_mb, max_pages=settings.max_pages)
+    with IsolatedLoader(settings.parse_memory_mb, settings.parse_timeout_s) as read:
+        doc = read(Path(path), password=settings.pdf_password, max_mb=settings.max_file_mb,
+                   max_pages=settings.max_pages)
     text = "\n\n".join(p.text for p in doc.text_pages)
     llm = backends.llm(settings)
     if engine == "ray":  # the LLM map steps on Ray actors; budgets, levels and the cache stay here

@@ -29,6 +29,7 @@ from ragqa.graph.extract import GraphExtractor
 from ragqa.graph.llm_extract import extract_all
 from ragqa.index.docstore import DocStore
 from ragqa.load import file_sha256, load
+from ragqa.load.isolated import IsolatedLoader
 from ragqa.split import Splitter
 from ragqa.threads import BackgroundWork
 from ragqa.types import Chunk, Document, FileResult, IngestReport, Page, Progress, Text
@@ -77,8 +78,9 @@ Item = Prepared | Unchanged | Failed
 
 
 def prepare_file(path: Path, *, known: set[str] | frozenset[str], splitter: Splitter, extractor: GraphExtractor,
-                 password: str | None, max_mb: int, max_pages: int, pause: Callable[[], None] | None = None) -> Item:
-    """One file through load -> split -> graph extraction; bytes already in the collection are not parsed."""
+                 read: Callable[[Path], Document], max_mb: int) -> Item:
+    """One file through load (`read`: `load` with the caller's limits, or an IsolatedLoader) -> split ->
+    graph extraction; bytes already in the collection are not parsed."""
     try:
         t0 = time.perf_counter()
         try:
@@ -87,7 +89,7 @@ def prepare_file(path: Path, *, known: set[str] | frozenset[str], splitter: Spli
             doc_id = None
         if doc_id and doc_id in known:
             return Unchanged(path, doc_id)
-        doc = load(path, password=password, max_mb=max_mb, max_pages=max_pages, pause=pause)
+        doc = read(path)
         t1 = time.perf_counter()
         chunks = splitter.split(doc)
         t2 = time.perf_counter()
@@ -236,9 +238,11 @@ def ingest_files(
     splitter: Splitter, extractor: GraphExtractor, password: str | None = None, max_mb: int = 200,
     max_pages: int = 5000, on_progress: Callable[[Progress], None] | None = None,
     checkpoint_seconds: float = 30.0, lease: BackgroundWork | None = None, same_name_under: str | None = None,
+    loader: IsolatedLoader | None = None,
 ) -> IngestReport:
     """`lease` is the thread-budget lease: embedding and extraction pause at its checkpoints while a question
-    is being answered, so the LLM never shares its cores with batch work."""
+    is being answered, so the LLM never shares its cores with batch work. `loader` reads each file in a worker
+    process with bounded memory and time (the in-process `load` without it)."""
     files = [Path(f) for f in files]
     lease = lease or BackgroundWork(None, 0)
     committer = Committer(collection=collection, store=store, sink=sink, files_total=len(files),
@@ -256,10 +260,15 @@ def ingest_files(
                 lease.pause_point("extract")
                 with lease.active("extract", 1):
                     work.put(prepare_file(path, known=known, splitter=splitter, extractor=extractor,
-                                          password=password, max_mb=max_mb, max_pages=max_pages,
-                                          pause=lambda: lease.pause_point("extract")))
+                                          read=read, max_mb=max_mb))
         finally:
             work.put(None)
+
+    def read(path: Path) -> Document:
+        limits = dict(password=password, max_mb=max_mb, max_pages=max_pages, pause=lambda: lease.pause_point("extract"))
+        if loader is None:
+            return load(path, **limits)
+        return loader(path, would_pause=lease.would_pause, **limits)
 
     def embed(item: Prepared) -> np.ndarray:
         t0 = time.perf_counter()

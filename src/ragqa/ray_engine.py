@@ -21,6 +21,7 @@ import math
 import pickle
 import uuid
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ import numpy as np
 from ragqa.errors import ConfigError
 from ragqa.ingest import Committer, Prepared, prepare_file
 from ragqa.llm.base import Completion, Message
+from ragqa.load import load
 from ragqa.types import IngestReport, Progress
 
 log = logging.getLogger(__name__)
@@ -67,8 +69,9 @@ def _extract(batch: dict, *, run: str, make_splitter, make_extractor, known: fro
     """The pipeline's prepare step (load -> split -> graph extraction) on a Ray worker; a bad file is a row."""
     splitter = _once(f"{run}:splitter", make_splitter)
     extractor = _once(f"{run}:extractor", make_extractor)
-    items = [pickle.dumps(prepare_file(Path(raw), known=known, splitter=splitter, extractor=extractor,
-                                       password=password, max_mb=max_mb, max_pages=max_pages))
+    read = partial(load, password=password, max_mb=max_mb, max_pages=max_pages)
+    items = [pickle.dumps(prepare_file(Path(raw), known=known, splitter=splitter, extractor=extractor, read=read,
+                                       max_mb=max_mb))
              for raw in batch["path"]]
     return {"i": batch["i"], "item": np.array(items, dtype=object)}
 

@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     )
     max_file_mb: int = Field(200, description="larger files are refused")
     max_pages: int = Field(5000, description="documents with more pages are refused")
+    parse_memory_mb: int = Field(
+        2048, ge=256, description="address space a file may use while it is read (a worker process per batch); "
+        "a file that needs more (a decompression bomb) fails alone")
+    parse_timeout_s: float = Field(300.0, gt=0, description="seconds a file may take to read before it fails alone")
     pdf_password: str | None = Field(None, description="password tried on encrypted PDFs")
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="CPU threads ragqa may use: the thread budget shared by the LLM, the embedder and batch work")
 

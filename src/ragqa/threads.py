@@ -167,6 +167,10 @@ class BackgroundWork:
                 self._active.pop(stage, None)
                 self._publish()
 
+    def would_pause(self) -> bool:
+        """Whether a pause point reached now would wait (questions are being answered)."""
+        return self.budget is not None and bool(self.budget.leases("interactive"))
+
     def pause_point(self, stage: str = "extract") -> float:
         """Between pages or slices: while questions are answered, this stage holds no threads and waits."""
         if self.budget is None or not self.budget.leases("interactive"):

@@ -244,3 +244,23 @@ def test_a_failed_first_upload_leaves_no_collection_behind(server):
     assert "lockedout" not in {x["name"] for x in c.get("/v1/collections").json()["collections"]}
     assert "lockedout" not in {m["id"] for m in c.get("/v1/models").json()["data"]}
     assert not (server.home / "indexes" / "lockedout").exists()
+
+
+def _rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_a_flate_bomb_upload_fails_alone_and_the_server_keeps_its_memory(server, tmp_path):
+    from fixtures.hostile import flate_bomb_pdf
+
+    bomb = flate_bomb_pdf(tmp_path / "bomb.pdf", 512)  # 1.5 MB that inflates to 512 MB of text operators
+    before = _rss_mb(server.proc.pid)
+    job = server.wait_job(server.upload("bombed", [("bomb.pdf", bomb.read_bytes()), ("crazyones.pdf", pdf(CRAZY))])
+                          .json()["job_id"])
+    files = {f["filename"]: f for f in job["result"]["files"]}
+    assert job["state"] == "succeeded" and files["crazyones.pdf"]["status"] == "ok"
+    assert files["bomb.pdf"]["status"] == "failed" and "MB of memory" in files["bomb.pdf"]["reason"]
+    assert _rss_mb(server.proc.pid) - before < 200

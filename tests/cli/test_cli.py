@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +109,22 @@ def test_search_puts_the_right_page_first(nke_collection, nke_pages, question, p
     texts = [" ".join(nke_pages[n] for n in range(h.page_start, h.page_end + 1)).lower() for h in hits[:depth]]
     assert any(p.lower() in t for t in texts for p in phrases), (
         question, [h.page_start for h in hits], hits[0].text[:200])
+
+
+@pytest.mark.parametrize("limits, reason", [
+    ({"RAGQA_PARSE_MEMORY_MB": "512"}, "needs more than 512 MB of memory"),
+    ({"RAGQA_PARSE_MEMORY_MB": "4096", "RAGQA_PARSE_TIMEOUT_S": "1"}, "took longer than 1 s"),
+])
+def test_a_flate_bomb_or_a_stalled_parse_fails_alone_and_the_batch_goes_on(tmp_path, monkeypatch, limits, reason):
+    from fixtures.hostile import flate_bomb_pdf
+
+    bomb = flate_bomb_pdf(tmp_path / "bomb.pdf", 64)  # ~190 KB; PDFium needs ~1 GB and seconds to read it
+    for name, value in limits.items():
+        monkeypatch.setenv(name, value)
+    result = ragqa("ingest", str(bomb), str(fixture("pdfs/pypdf/crazyones.pdf")), "--json", home=tmp_path)
+    assert result.returncode == 1, result.stderr[-2000:]
+    files = {Path(f["path"]).name: f for f in json.loads(result.stdout)["files"]}
+    assert files["bomb.pdf"]["status"] == "failed" and reason in files["bomb.pdf"]["reason"]
+    assert files["crazyones.pdf"]["status"] == "ok"
+    stats = ragqa("stats", "--check", "--json", home=tmp_path)
+    assert stats.returncode == 0 and json.loads(stats.stdout)[0]["documents"] == 1
