@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA ?= $(abspath ../shared/data)
 DEMO_HOME ?= $(CURDIR)/.demo
 
-.PHONY: install llama-cpp demo test bench-ingest bench-chains bench-retrieval bench-answers lint clean
+.PHONY: install llama-cpp demo test bench-ingest bench-chains bench-retrieval bench-answers reference lint clean
 
 # llama-cpp-python is built from source with flags from what this CPU really runs (src/ragqa/cpu.py): native
 # where every advertised instruction set executes; on a machine that advertises AMX but refuses it (some VMs:
@@ -90,8 +90,12 @@ bench-answers: install
 	st=0; for s in $(ANSWERS_SETS); do \
 	  RAGQA_DATA=$(DATA) $(BIN)/python bench/answers_vs_langchain.py --set $$s $(ANSWERS_ARGS) || st=1; done; exit $$st
 
+# docs/reference/settings.md and cli.md from the code (tests/test_reference.py fails when they are stale)
+reference: install
+	$(BIN)/python tools/gen_reference.py
+
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench tools
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME)
