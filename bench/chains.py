@@ -16,7 +16,7 @@ One run measures:
    (map_rerank's parser, context overflows) counted, never fatal. The proxy's own counts (chat requests,
    usage summed from the responses, tokenize requests) are recorded beside each side's self-reported ones.
 3. `--book`: the whole $RAGQA_DATA/long/pride_and_prejudice_pg1342.txt (or its first `--book-chars`) summarised
-   by ragqa's map_reduce (`summarize_text`, embedded model, `Budget.for_llm(llm, 384)`, a fresh SummaryCache in
+   by ragqa's map_reduce (`summarize_text`, embedded model, `Budget.for_llm(llm, 384)`, a fresh ReplyCache in
    a temporary folder so nothing is cached): wall time, LLM calls, tokens, levels. Long: ~50 min.
 4. `--parallel`: two llama_cpp.server processes (1 thread each) behind a round-robin proxy on 127.0.0.1 (standing
    in for vLLM's parallel slots); the first `--book-chars` (default 40000) characters of the book summarised by
@@ -563,13 +563,14 @@ def chunk_tokens_for(llm, budget, prompts) -> int:
 def run_book(settings, args, tmp: Path) -> dict:
     from ragqa import backends
     from ragqa.chains import Budget, Prompts
-    from ragqa.summarize import SummaryCache, summarize_text
+    from ragqa.llm.cached import ReplyCache
+    from ragqa.summarize import summarize_text
 
     text, info = book_text(args.book_chars)
     llm = backends.llm(settings)
     load_embedded(llm)
     budget = Budget.for_llm(llm, args.max_tokens)
-    cache = SummaryCache(tmp / "book-cache" / "summaries.sqlite")
+    cache = ReplyCache(tmp / "book-cache" / "summaries.sqlite")
     note(f"book: summarising {info['chars']} characters with the embedded model (map_reduce)")
     t0 = time.perf_counter()
     summary = summarize_text(text, llm, budget=budget, prompts=Prompts(), chain="map_reduce", cache=cache,
@@ -582,8 +583,9 @@ def run_book(settings, args, tmp: Path) -> dict:
 # -- 4. two servers behind a proxy: ragqa's map_reduce vs LangChain's ------------------------------
 def run_parallel(gguf: Path, args, tmp: Path) -> dict:
     from ragqa.chains import Budget, Prompts
+    from ragqa.llm.cached import ReplyCache
     from ragqa.llm.openai_compat import OpenAICompatLLM
-    from ragqa.summarize import SummaryCache, split_for_llm, summarize_text
+    from ragqa.summarize import split_for_llm, summarize_text
 
     text, info = book_text(args.book_chars or 40000)
     servers = [LlamaServer(gguf, n_ctx=args.n_ctx, threads=1, log_dir=tmp, name=f"parallel-{i}") for i in range(2)]
@@ -612,7 +614,7 @@ def run_parallel(gguf: Path, args, tmp: Path) -> dict:
             s.flush()
         proxy.reset()
         note(f"parallel: ragqa map_reduce on {len(chunks)} chunks (concurrency 2)")
-        cache = SummaryCache(tmp / "parallel-cache" / "summaries.sqlite")
+        cache = ReplyCache(tmp / "parallel-cache" / "summaries.sqlite")
         t0 = time.perf_counter()
         summary = summarize_text(text, llm, budget=budget, prompts=prompts, chain="map_reduce",
                                  chunk_tokens=chunk_tokens, cache=cache, on_progress=progress("parallel ragqa"))

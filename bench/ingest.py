@@ -166,7 +166,7 @@ def run_ragqa(files: list[Path], home: Path, embed_backend: str | None = None) -
     report = coll.ingest(files)
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
-    texts = [row[0] for row in coll.store.db.execute("SELECT text FROM chunks ORDER BY id")]
+    texts = [row[0] for row in coll.store.docs.db.execute("SELECT text FROM chunks ORDER BY id")]
     stats = coll.stats()
     coll.close()
     if len(texts) != report.chunks:
