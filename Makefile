@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA ?= $(abspath ../shared/data)
 DEMO_HOME ?= $(CURDIR)/.demo
 
-.PHONY: install llama-cpp demo test bench-ingest bench-chains bench-retrieval bench-answers reference lint clean
+.PHONY: install llama-cpp demo test bench-ingest bench-chains bench-retrieval bench-answers bench-load bench-threads bench-pdf bench-report reference lint clean
 
 # llama-cpp-python is built from source with flags from what this CPU really runs (src/ragqa/cpu.py): native
 # where every advertised instruction set executes; on a machine that advertises AMX but refuses it (some VMs:
@@ -89,6 +89,20 @@ ANSWERS_ARGS ?= --limit 100 -k 5 --model qwen2.5-coder-1.5b
 bench-answers: install
 	st=0; for s in $(ANSWERS_SETS); do \
 	  RAGQA_DATA=$(DATA) $(BIN)/python bench/answers_vs_langchain.py --set $$s $(ANSWERS_ARGS) || st=1; done; exit $$st
+
+# The service under load, query latency during ingestion, PDF text extraction (bench/README.md)
+bench-load: install
+	$(BIN)/python bench/load.py
+
+bench-threads: install
+	$(BIN)/python bench/threads.py
+
+bench-pdf: install
+	RAGQA_DATA=$(DATA) $(BIN)/python bench/pdf_extractors.py
+
+# docs/benchmarks.md from bench/results/ (tests/test_reference.py fails when it is stale)
+bench-report: install
+	$(BIN)/python bench/report.py
 
 # docs/reference/settings.md and cli.md from the code (tests/test_reference.py fails when they are stale)
 reference: install

@@ -11,6 +11,7 @@ import argparse
 import difflib
 import os
 import sys
+import types
 import typing
 from pathlib import Path
 
@@ -19,47 +20,83 @@ from pydantic_core import PydanticUndefined
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "reference"
-COMPUTED = {  # defaults that depend on the machine or the working folder
-    "home": "the current folder", "threads": "the CPU count", "cache_dir": "~/.cache/ragqa (XDG_CACHE_HOME)",
-    "ingest_dir": "HOME/ingest", "indexes_dir": "HOME/indexes", "kg_dir": "HOME/kg",
+# Defaults that depend on the machine or the working folder (a default_factory, or a None that
+# Settings._derive_paths fills in), shown as words so that every machine generates the same file.
+COMPUTED = {
+    "home": "computed: the current folder", "threads": "computed: the CPU count",
+    "cache_dir": "computed: $XDG_CACHE_HOME/ragqa or ~/.cache/ragqa", "ingest_dir": "computed: HOME/ingest",
+    "indexes_dir": "computed: HOME/indexes", "kg_dir": "computed: HOME/kg",
 }
+PURE_FACTORIES = (dict, list, set, tuple, frozenset)  # whose value is the same on every machine
 
 
 def _type(annotation) -> str:
-    text = str(annotation).replace("typing.", "").replace("pathlib.", "").replace("<class '", "").replace("'>", "")
-    if typing.get_origin(annotation) is typing.Literal:
-        return " \\| ".join(str(a) for a in typing.get_args(annotation))
-    return text.replace("|", "\\|")
+    """`int`, `Path | None`, `dict[str, list[str]]`, a Literal as its values: `auto | onnx`."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is type(None):
+        return "None"
+    if origin is typing.Literal:
+        return " | ".join(str(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type(a) for a in args)
+    if origin is not None:
+        return f"{getattr(origin, '__name__', origin)}[{', '.join(_type(a) for a in args)}]"
+    return getattr(annotation, "__name__", str(annotation).replace("typing.", ""))
 
 
-def _default(name: str, field) -> str:
-    if name in COMPUTED:
-        return COMPUTED[name]
+def _default(key: str, field) -> str:
+    if key in COMPUTED:
+        return COMPUTED[key]
     if field.default_factory is not None:
+        if field.default_factory not in PURE_FACTORIES:
+            raise SystemExit(f"setting {key}: default_factory {field.default_factory!r} may differ between machines; "
+                             f"describe its default in COMPUTED in tools/gen_reference.py")
         value = field.default_factory()
     elif field.default is PydanticUndefined:
         return "(required)"
     else:
         value = field.default
-    return "" if value is None else f"`{value!r}`" if not isinstance(value, str) else f"`{value}`" if value else "`''`"
+    if isinstance(value, Path) and value.is_absolute():
+        raise SystemExit(f"setting {key}: default {value} is a path of this machine; "
+                         f"describe it in COMPUTED in tools/gen_reference.py")
+    if value is None:
+        return "unset"
+    return f"`{value}`" if isinstance(value, str | Path) and str(value) else f"`{value!r}`"
+
+
+def _cell(text: str) -> str:
+    return text.replace("\n", " ").replace("|", "\\|")
 
 
 def settings_rows(model: type[BaseModel], env: str = "RAGQA_", toml: str = "") -> list[str]:
+    """One table row per leaf field; a nested model's fields become RAGQA_<NAME>__<FIELD> and <name>.<field>."""
     rows = []
     for name, field in model.model_fields.items():
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             rows.extend(settings_rows(annotation, f"{env}{name.upper()}__", f"{toml}{name}."))
             continue
-        description = (field.description or "").replace("|", "\\|").replace("\n", " ")
-        rows.append(f"| `{env}{name.upper()}` | `{toml}{name}` | {_type(annotation)} | {_default(toml + name, field)} "
-                    f"| {description} |")
+        rows.append(f"| `{env}{name.upper()}` | `{toml}{name}` | {_cell(_type(annotation))} "
+                    f"| {_cell(_default(toml + name, field))} | {_cell(field.description or '')} |")
     return rows
+
+
+def _keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+    keys = set()
+    for name, field in model.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            keys |= _keys(field.annotation, f"{prefix}{name}.")
+        else:
+            keys.add(prefix + name)
+    return keys
 
 
 def settings_md(model: type[BaseModel] | None = None) -> str:
     if model is None:
         from ragqa.settings import Settings as model
+
+        if unknown := set(COMPUTED) - _keys(model):  # a renamed field would silently lose its words
+            raise SystemExit(f"COMPUTED in tools/gen_reference.py names settings that do not exist: {sorted(unknown)}")
     return "\n".join([
         "# Settings reference",
         "",
@@ -84,6 +121,10 @@ def _commands(group, path: list[str]):
 
 
 def cli_md() -> str:
+    # Fixed width, no colour, no terminal; set before typer (whose rich help reads them on import) is imported.
+    # RAGQA_* settings of this shell must not reach the app's import either.
+    for name in [n for n in os.environ if n.startswith("RAGQA_")]:
+        del os.environ[name]
     os.environ.update({"COLUMNS": "100", "TERMINAL_WIDTH": "100", "NO_COLOR": "1", "_TYPER_FORCE_DISABLE_TERMINAL": "1"})
     import typer
 
@@ -110,15 +151,21 @@ def generated() -> dict[Path, str]:
     return {OUT / "settings.md": settings_md(), OUT / "cli.md": cli_md()}
 
 
+def _name(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def stale(files: dict[Path, str]) -> list[str]:
     """A message per file whose committed text differs from `files`, with the first lines of the diff."""
     out = []
     for path, text in files.items():
         have = path.read_text() if path.exists() else ""
         if have != text:
-            diff = list(difflib.unified_diff(have.splitlines(), text.splitlines(), str(path.relative_to(ROOT)),
-                                             "generated", lineterm="", n=0))[:12]
-            out.append(f"{path.relative_to(ROOT)} is stale; run `python tools/gen_reference.py`\n" + "\n".join(diff))
+            diff = list(difflib.unified_diff(have.splitlines(), text.splitlines(), f"{_name(path)} (committed)",
+                                             f"{_name(path)} (generated)", lineterm="", n=0))
+            shown = diff[:16] + ([f"... {len(diff) - 16} more diff lines"] if len(diff) > 16 else [])
+            out.append(f"{_name(path)} is stale; regenerate it with `python tools/gen_reference.py` (make reference)\n"
+                       + "\n".join(shown))
     return out
 
 

@@ -1,0 +1,200 @@
+"""docs/benchmarks.md from the result files in bench/results/ (one per benchmark and set): every table there is
+read from those files, with the command that writes each file and the machine it ran on.
+
+    .venv/bin/python bench/report.py            # make bench-report
+    .venv/bin/python bench/report.py --check    # exit 1 when docs/benchmarks.md is stale (tests/test_reference.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+PAGE = ROOT / "docs" / "benchmarks.md"
+ANSWER_SETS = [  # (file stem, label)
+    ("squad_v1.1_dev_part_a", "SQuAD v1.1 dev"),
+    ("squad_heldout", "SQuAD v1.1 dev, held out"),
+    ("squad_heldout_seed1", "SQuAD v1.1 dev, held out"),
+    ("hotpotqa_train_sample100", "HotpotQA"),
+    ("musique_train_sample100", "MuSiQue"),
+    ("cmrc2018_dev_part_a", "CMRC 2018 dev"),
+    ("cmrc2018_trial_50", "CMRC 2018 trial, held out"),
+]
+
+
+def chosen(run: dict) -> str:
+    """Which questions of the file a run answered, as its --offset/--sample/--seed/--limit say."""
+    sel, n = run.get("selection", {}), run.get("questions", "?")
+    if sel.get("sample"):
+        return f"{n}: --offset {sel.get('offset', 0)} --sample {sel['sample']} --seed {sel.get('seed', 0)}"
+    return f"{n}: first" if not sel.get("offset") else f"{n} from question {sel['offset'] + 1}"
+RETRIEVAL_SETS = ["squad_v1.1_dev_part_a", "hotpotqa_train_sample100", "musique_train_sample100",
+                  "cmrc2018_dev_part_a", "cmrc2018_trial"]
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def machine(m: dict | None) -> str:
+    if not m:
+        return "machine not recorded"
+    flags = [f for f in m.get("cpu_flags", []) if f.startswith(("avx512", "amx"))]
+    cpu = m.get("cpu_model", "?") + (f" ({', '.join(flags)})" if flags else "")
+    return f"{m.get('date', '?')[:10]}, {m.get('cpus_usable', m.get('cpu_count', '?'))} cores, {cpu}, commit " \
+           f"{m.get('git_commit', '?')}"
+
+
+def table(header: list[str], rows: list[list]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(str(c) for c in row) + " |" for row in rows), ""]
+
+
+def ingest() -> list[str]:
+    d = load("ingest")
+    if d is None:
+        return []
+    r, lc = d["ragqa"], d["langchain"]
+    lc_s = lc["seconds"]["total"] if isinstance(lc["seconds"], dict) else lc["seconds"]
+    out = ["## Ingestion: ragqa vs the LangChain pipeline", "",
+           "`make bench-ingest` writes `bench/results/ingest.json`: the PDFs of `pdfs/long/` (NIKE and Uber 10-Ks), "
+           "ragqa's `Collection.ingest` against `PyPDFLoader` -> `RecursiveCharacterTextSplitter` -> "
+           "`HuggingFaceEmbeddings` (the same MiniLM) -> `FAISS`, both in one run.", "",
+           f"Measured {machine(d.get('machine'))}.", ""]
+    out += table(["pipeline", "pages", "chunks", "seconds", "pages/s"], [
+        ["ragqa", r["pages"], r["chunks"], f"{r['seconds']:.1f}", f"{r['pages_per_s']:.2f}"],
+        ["LangChain", lc["pages"], lc["chunks"], f"{lc_s:.1f}", f"{lc['pages'] / lc_s:.2f}"]])
+    agreement = d.get("agreement", {})
+    out += [f"ragqa / LangChain pages/s: **{d['ratio_pages_per_s']:.2f}x**. ragqa stages (seconds, extraction "
+            f"overlapped with embedding): " + ", ".join(f"{k} {v:.1f}" for k, v in r["stage_seconds"].items())
+            + (f". Vectors against sentence-transformers on torch fp32: min cosine {agreement['min_cosine']:.5f}."
+               if "min_cosine" in agreement else "."), ""]
+    return out
+
+
+def retrieval() -> list[str]:
+    out = ["## Retrieval", "",
+           "`make bench-retrieval` writes `bench/results/retrieval_<set>.json`: `ragqa eval` on each shared set, "
+           "every paragraph one ingested document, every mode. Recall@k is the share of questions with a gold "
+           "paragraph in the top k (all_gold@10: every gold paragraph in the top 10).", ""]
+    for name in RETRIEVAL_SETS:
+        d = load(f"retrieval_{name}")
+        if d is None:
+            continue
+        rows = [[mode, *(f"{m.get(k, 0):.3f}" for k in ("recall@1", "recall@2", "recall@5", "recall@10",
+                                                         "all_gold@10", "mrr")), m.get("n", "")]
+                for mode, m in d.items() if isinstance(m, dict) and "recall@1" in m]
+        out += [f"**{name}**", ""] + table(["mode", "R@1", "R@2", "R@5", "R@10", "all_gold@10", "MRR", "questions"],
+                                           rows)
+    return out
+
+
+def answers() -> list[str]:
+    out = ["## Answer quality", "",
+           "`ragqa eval SET --answers --chain stuff,map_rerank,auto -k 3 --json bench/results/answers_<set>.json` "
+           "(Qwen2.5-Coder-1.5B, retrieval `auto`, short-answer prompts; SQuAD's official normalisation, character "
+           "F1 for Chinese). `cited gold` is the share of correct answers citing a gold paragraph. `--retrieval "
+           "gold` (files `answers_gold_<set>.json`) hands the chains the gold paragraphs instead: the reading "
+           "ceiling with retrieval's errors taken out.", ""]
+    rows = []
+    for stem, label in ANSWER_SETS:
+        for prefix, kind in (("answers", "retrieved"), ("answers_gold", "gold paragraphs")):
+            d = load(f"{prefix}_{stem}")
+            if d is None:
+                continue
+            for chain, r in d.items():
+                if chain.startswith("_") or not isinstance(r, dict):
+                    continue
+                rows.append([label, chosen(d.get("_run", {})), kind, chain, r["em"], r["f1"], r.get("cited_gold_when_correct", ""),
+                             r.get("llm_calls_per_q", "")])
+    return out + table(["set", "questions", "context", "chain", "EM", "F1", "cited gold (correct)", "calls/q"], rows)
+
+
+def versus_langchain() -> list[str]:
+    out = ["## Answers: ragqa's chains vs LangChain's `load_qa_chain`", "",
+           "`make bench-answers` writes `bench/results/answers_vs_langchain_<set>.json`: both pipelines on the same "
+           "retrieved chunks and the same model behind one OpenAI-compatible server. A file marked pooled joins "
+           "several runs question by question (the latest run of a question wins). LangChain's map_rerank scores 0 "
+           "where its output parser raised (counted as crashes).", ""]
+    rows = []
+    for stem, label in ANSWER_SETS:
+        d = load(f"answers_vs_langchain_{stem}")
+        if d is None:
+            continue
+        for chain, c in d["chains"].items():
+            r, lc = c["ragqa"]["summary"], c["langchain"]["summary"]
+            rows.append([label, chain, r["n"], f"{r['em']} / {r['f1']}", f"{lc['em']} / {lc['f1']}",
+                         f"{r.get('errors', 0)} / {lc.get('errors', 0)}"])
+    return out + table(["set", "chain", "questions", "ragqa EM / F1", "LangChain EM / F1", "crashes (ragqa / LC)"],
+                       rows)
+
+
+def service() -> list[str]:
+    out = []
+    t = load("threads")
+    if t:
+        a, b = t["results"]["during ingestion"]["before"], t["results"]["during ingestion"]["after"]
+        out += ["## Query latency during ingestion (thread budget)", "",
+                f"`make bench-threads` writes `bench/results/threads.json`; measured {machine(t.get('machine'))}. "
+                f"Median answer latency while another process ingests: {a['p50_s']} s with fixed threads, "
+                f"{b['p50_s']} s with the thread budget (p95 {a['p95_s']} -> {b['p95_s']} s); alone: "
+                f"{t['results']['alone']['after']['p50_s']} s.", ""]
+    lo = load("load")
+    if lo:
+        q, s = lo["latency_s"]["query"], lo["latency_s"]["search"]
+        out += ["## The HTTP service under load", "",
+                f"`make bench-load` writes `bench/results/load.json`; measured {machine(lo.get('machine'))}. "
+                f"{lo['args']['clients']} clients x {lo['args']['queries']} requests and {lo['args']['uploads']} "
+                f"uploads against one server: {lo['server_errors_5xx']} responses 5xx, "
+                f"{lo['jobs']['succeeded']}/{lo['jobs']['submitted']} jobs succeeded; search p50 {s['p50']} s, "
+                f"answer p50 {q['p50']} s (p95 {q['p95']} s; the embedded SmolLM2 on 2 cores).", ""]
+    p = load("pdf_extractors")
+    if p:
+        libs = p["libraries"]
+        out += ["## PDF text extraction", "",
+                f"`make bench-pdf` writes `bench/results/pdf_extractors.json`; measured {machine(p.get('machine'))}. "
+                "Over every shared PDF: " + "; ".join(
+                    f"{name} opened {v['opened']} of {v['files']}" for name, v in libs.items())
+                + f". Characters pypdfium2 / pypdf on the files both read: {p['agreement']['char_ratio_total']:.3f}. "
+                "ragqa reads each page with pypdfium2, and with pypdf where pdfium cannot map the fonts.", ""]
+    book = load("chains_book")
+    if book:
+        b = book["book"]
+        out += ["## Summarising a book", "",
+                f"`make bench-chains CHAINS_ARGS=--book` writes `bench/results/chains_book.json`; measured "
+                f"{machine(book.get('machine'))}, model {book['model']['name']}. {b['chars']:,} characters: "
+                f"{b['calls']} LLM calls, levels {' -> '.join(map(str, b['levels']))}, {b['seconds'] / 60:.0f} min.", ""]
+    return out
+
+
+def page() -> str:
+    head = ["# Benchmarks", "",
+            "Generated by `bench/report.py` (`make bench-report`) from the files in `bench/results/`, one per "
+            "benchmark and set, each overwritten when its benchmark runs again (history is in git). Every section "
+            "names the command that writes its file and the machine it ran on; ratios compare two pipelines "
+            "measured in the same run. How each benchmark works: [bench/README.md](../bench/README.md).", ""]
+    return "\n".join(head + ingest() + retrieval() + answers() + versus_langchain() + service()).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 when docs/benchmarks.md is stale")
+    args = ap.parse_args(argv)
+    text = page()
+    if args.check:
+        if PAGE.read_text() != text:
+            print("docs/benchmarks.md is stale; run `python bench/report.py`", file=sys.stderr)
+            return 1
+        return 0
+    PAGE.write_text(text)
+    print(f"wrote {PAGE.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
