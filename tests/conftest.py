@@ -69,7 +69,7 @@ def _clean_env(monkeypatch):
             monkeypatch.delenv(key)
     monkeypatch.setenv("RAGQA_CACHE_DIR", str(CACHE))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    # One llama.cpp thread: at two, generation collapses whenever anything else holds a core (anchors.md).
+    # One llama.cpp thread: at two, generation collapses whenever anything else holds a core (docs/threads.md).
     monkeypatch.setenv("RAGQA_LLM__THREADS", "1")
     # The suite runs on SmolLM2-135M (in the base install); the default 1.5B is a 1.1 GB opt-in download.
     monkeypatch.setenv("RAGQA_LLM__MODEL", "smollm2-135m")

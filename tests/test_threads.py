@@ -118,7 +118,7 @@ print("done", flush=True)
 
 
 def test_an_llm_in_another_process_takes_its_cores_from_ours(tmp_path):
-    """Two llama.cpp processes at full threads on two cores is the collapse (anchors): the second one to
+    """Two llama.cpp processes at full threads on two cores is the collapse (docs/threads.md): the second one to
     generate takes only the cores the first leaves, and gets them back when it ends."""
     from ragqa.llm.llamacpp import LlamaCppLLM
 

@@ -1,7 +1,7 @@
 """The thread budget: one place that decides how many threads the LLM gets and when batch work must wait.
 
 llama.cpp's worker threads meet at a barrier after every layer; when one of them is descheduled because another
-process holds its core, every token waits (anchors: SmolLM2 fell from 58 to 0.3 tokens/s at 2 threads beside a
+process holds its core, every token waits (measured: SmolLM2 fell from 58 to 0.3 tokens/s at 2 threads beside a
 busy core). So:
 
 - a question (`interactive`) takes a lease; batch work (ingestion, summaries) takes a `background` lease and

@@ -184,7 +184,7 @@ def test_map_rerank_ties_go_to_the_better_retrieved_chunk(hits, llm):
 
 
 def test_map_rerank_ranks_on_evidence_not_self_score():
-    """The anchors' failure: 100/100 for unrelated paragraphs. A supported answer beats an unsupported one
+    """The measured failure: 100/100 for unrelated paragraphs. A supported answer beats an unsupported one
     with a higher self-score; a 'not mentioned' verdict or found=false scores nothing."""
     from ragqa.chains.map_rerank import claims_found, support
 

@@ -59,7 +59,7 @@ def test_the_short_answer_instruction_follows_the_question_and_drops_the_marker_
 
 def test_refine_asks_for_a_short_answer_after_the_question_and_still_ends_by_keeping_the_old_one():
     # At the end of the refine prompt, "the shortest phrase from the context" overrode "return the original
-    # answer": the model swapped a right answer for a phrase of the next chunk (docs/answers.md, session 12).
+    # answer": the model swapped a right answer for a phrase of the next chunk (docs/answers.md).
     for language, short in (("en", SHORT), ("zh", SHORT_ZH)):
         prompts = short_answer_prompts(Prompts(), language)
         [first] = refine_messages("Who won?", "[1] ctx one", None, prompts)
@@ -75,7 +75,7 @@ def test_refine_asks_for_a_short_answer_after_the_question_and_still_ends_by_kee
 
 def test_a_prompts_file_can_choose_langchains_chat_layout_for_refine():
     # The context as the system message, the answer so far as the assistant's own turn (measured, not the
-    # default: docs/answers.md, session 13).
+    # default: docs/answers.md).
     chat = replace(Prompts(), refine_initial="Context:\n{context}\nAnswer any questions.",
                    refine="More context:\n{context}\nRefine the original answer, or return it.")
     for language, short in (("en", SHORT), ("zh", SHORT_ZH)):

@@ -1,4 +1,4 @@
-"""`ragqa eval` as a user runs it, on a small real HotpotQA file: table, JSON in the issue's format, PNG."""
+"""`ragqa eval` as a user runs it, on a small real HotpotQA file: table, JSON report, PNG."""
 
 from __future__ import annotations
 

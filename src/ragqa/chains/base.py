@@ -169,8 +169,8 @@ def quote_sources(answer: str, hits: list[Hit]) -> str:
     holds it; unchanged when any chunk already has it verbatim, when only letter case differs ("The Broncos"
     opening an answer is not the source's mid-sentence "the Broncos"), and for a long answer (which never
     matches). SQuAD scores "24-10" against the source's "24–10" as wrong: refine and stuff lost 2 exact matches
-    each on SQuAD's 100 questions to re-typed dashes (docs/answers.md, session 14), and stuff 4 to figures for
-    the source's words ("7" for "seven", session 19)."""
+    each on SQuAD's 100 questions to re-typed dashes (docs/answers.md), and stuff 4 to figures for
+    the source's words ("7" for "seven")."""
     text = answer.strip()
     if not text or len(text) > 200 or any(_verbatim(text, h.text) for h in hits):
         return answer

@@ -43,7 +43,7 @@ def combine_messages(question: str, pieces: list[Piece], prompts: Prompts) -> li
     """LangChain's chat layout, as stuff has it: the summaries close the system message (`combine_context`) and the
     question alone is the user's turn. With the question before the summaries in one user message, the 1.5B named a
     multi-hop question's bridge instead of its answer ("Boston Beer Company" for "when was the company founded?":
-    HotpotQA 41-100 map_reduce 25.0 EM against LangChain's 33.1, docs/answers.md, session 14). A `combine` that
+    HotpotQA 41-100 map_reduce 25.0 EM against LangChain's 33.1, docs/answers.md). A `combine` that
     holds {summaries} (a prompts file written before `combine_context`) stays one user message."""
     summaries = _numbered(pieces)
     if "{summaries}" in prompts.combine:

@@ -2,7 +2,7 @@
 chunk, and below a threshold the chain abstains. JSON where the backend can constrain output; otherwise a
 tolerant parser. An unparsable reply scores 0 and never breaks the chain.
 
-A model's self-score is not evidence (anchors: the 1.5B gave 100/100 to 4 of 5 unrelated paragraphs), so the
+A model's self-score is not evidence (measured: the 1.5B gave 100/100 to 4 of 5 unrelated paragraphs), so the
 choice rests on three signals: the model's explicit verdict that the context holds the answer (`found`, or a
 "not mentioned"-style reply), how much of the answer is actually in the chunk (extractive support), and the
 self-score, with the retrieval rank as a small prior. When several chunks give different answers with near-equal
@@ -117,7 +117,7 @@ def repeats_question(answer: str, question: str) -> bool:
     """Every word of the answer (CJK: character) is already in the question, which offers no choice: the chunk
     named the question's subject back ("beta decay" for "What is the effect of beta decay?"), not an answer.
     Counted as not found: on SQuAD, HotpotQA and CMRC the 18 answers this changed were all wrong before and 3
-    right after (docs/answers.md, session 20). A choice ("A or B?") is answered from the question."""
+    right after (docs/answers.md). A choice ("A or B?") is answered from the question."""
     return not _CHOICE.search(question) and support(answer, question) == 1.0  # the question as the "context"
 
 
@@ -246,7 +246,7 @@ def map_rerank(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts
     callable that makes one, called only when the chunks found different answers. The 1.5B says found/100 for
     most chunks that name any plausible entity, so the evidence often ties across different answers; a reading of
     all chunks together breaks the tie better than the retrieval rank (SQuAD 100: auto 62 -> 68 EM,
-    docs/answers.md session 15). The answer stays the chunk's own span; the vote only chooses."""
+    docs/answers.md). The answer stays the chunk's own span; the vote only chooses."""
     trace = Trace()
     use_json = llm.supports_json
     template = prompts.rerank_json if use_json else prompts.rerank

@@ -21,7 +21,7 @@ class Prompts:
     # stuff: the context closes the system message and the question alone is the user's turn (LangChain's
     # layout). With the context and then "Question: ... Helpful Answer:" in one user message, the 1.5B answered
     # multi-hop questions with the first hop ("Two Dollar Radio" for "based in where?"): HotpotQA 100 stuff EM
-    # 51 -> 56 with the question last and alone (docs/answers.md, session 8).
+    # 51 -> 56 with the question last and alone (docs/answers.md).
     stuff_context: str = "\n----------------\n{context}"
     stuff: str = "{question}"
     map: str = ("Use the following portion of a long document to see if any of the text is relevant to answer the "
@@ -40,7 +40,7 @@ class Prompts:
     # choose LangChain's chat layout instead: a `refine_initial` without {question} becomes the system message
     # (the question, `refine_question`, is the user's turn), and a `refine` without {existing_answer} gets the
     # answer so far as the assistant's own turn. Measured and not the default: it cut CMRC refine from EM 12 to 4
-    # (the 1.5B copied whole Chinese passages) and HotpotQA 40 from 45 to 37.5 (docs/answers.md, session 13).
+    # (the 1.5B copied whole Chinese passages) and HotpotQA 40 from 45 to 37.5 (docs/answers.md).
     refine_initial: str = ("Context information is below.\n---------------------\n{context}\n---------------------\n"
                            "Given the context information and no prior knowledge, answer the question: {question}\n")
     refine_question: str = "{question}"

@@ -35,7 +35,7 @@ def refine(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts: Pr
     trace = Trace()
     answer, used = "", []
     # Retrieval order, best chunk first: the 1.5B mostly keeps its first answer, so that answer comes from the
-    # best evidence (best chunk last cut SQuAD refine EM from 20 to 14 on the first 31 questions: session 13).
+    # best evidence (best chunk last cut SQuAD refine EM from 20 to 14 on the first 31 questions).
     for i, hit in enumerate(hits, 1):
         last = i == len(hits)
 

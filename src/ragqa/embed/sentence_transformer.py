@@ -121,7 +121,7 @@ def _fingerprint(path: Path) -> str:
 class SentenceTransformerEmbedder:
     """Loads lazily and once; thread-safe; embeds in length-sorted batches to waste no padding."""
 
-    multilingual = False  # MiniLM is English only (anchors: CMRC R@1 .17); another folder may say otherwise
+    multilingual = False  # MiniLM is English only (CMRC R@1 .17); another folder may say otherwise
 
     def __init__(self, name: str = "minilm", *, backend: str = "auto", batch_size: int = 8,
                  threads: int = 2, cache_dir: Path | None = None):

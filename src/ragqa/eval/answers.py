@@ -41,11 +41,11 @@ _PUNCT = set(string.punctuation) | {"，", "。", "！", "？", "；", "：", "�
 
 # Without the "(a name, number, date or a few words)" it once carried, which cut answers short ("events" for
 # "events and festivals"): the model alone with the gold paragraph, SQuAD dev 100 EM 72 -> 75, held-out 100
-# 67 -> 72 (docs/answers.md, Session 18 and 19).
+# 67 -> 72 (docs/answers.md).
 SHORT = " Answer with the shortest phrase from the context that answers the question, not a sentence."
 # Chinese sets (CMRC) annotate clauses, not shortest phrases, and "the shortest phrase" next to the question is
 # obeyed too well ("1903" for "1903年"): a Chinese question gets a Chinese request for the context's own words,
-# and map_rerank's JSON asks for them too (docs/answers.md, Session 7: held-out CMRC trial 50: auto EM 28 -> 34).
+# and map_rerank's JSON asks for them too (held-out CMRC trial 50: auto EM 28 -> 34).
 SHORT_ZH = " 请用上下文中的原文回答，只摘录能回答问题的那部分文字，不要整句话，也不要解释。"
 # `--retrieval gold`: the chains read the question's gold paragraphs instead of what retrieval found
 GOLD = "gold"

@@ -81,7 +81,7 @@ def evaluate_retrieval(
 
 
 def as_issue_json(result: dict) -> dict:
-    """The issue's shape, {mode: {"recall@1", ..., "mrr", "n"}}, each mode also carrying the set's ingestion
+    """The report's shape, {mode: {"recall@1", ..., "mrr", "n"}}, each mode also carrying the set's ingestion
     time and its own query time."""
     return {mode: {**metrics, "ingest_seconds": result["ingest_seconds"], "paragraphs": result["paragraphs"],
                    "chunks": result["chunks"]}

@@ -17,7 +17,7 @@ from ragqa.fsio import fsync_replace, read_json, temp_beside, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-HNSW_ABOVE = 50_000  # below this exact search answers in a few ms on 2 cores (anchors: 125 q/s at 100k)
+HNSW_ABOVE = 50_000  # below this exact search answers in a few ms on 2 cores (measured: 125 q/s at 100k)
 
 
 class VectorIndex(Protocol):

@@ -42,8 +42,8 @@ def fuse(rankings: list[tuple[list[Hit], float]], k: int) -> list[Hit]:
 
 def hybrid(store: DocStore, search, embedder: Embedder, query: str, k: int, *, multilingual: bool = False) -> list[Hit]:
     depth = max(20, 4 * k)
-    # An English-only embedder cannot read a CJK question: let BM25 over bigrams lead (anchors: .96 vs .46).
-    # MiniLM trails BM25 at rank 1 on the anchor sets (SQuAD R@1 .65 vs .79), so BM25 wins exact ties.
+    # An English-only embedder cannot read a CJK question: let BM25 over bigrams lead (CMRC R@1 .96 vs .46).
+    # MiniLM trails BM25 at rank 1 on the shared sets (SQuAD R@1 .65 vs .79), so BM25 wins exact ties.
     dense_weight = (0.9 if not has_cjk(query) else 0.25) if not multilingual else 1.0
     return fuse([(dense(store, search, embedder, query, depth), dense_weight), (lexical(store, query, depth), 1.0)], k)
 
