@@ -136,13 +136,19 @@ class Collection:
         chunk_tokens = min(s.chunk_tokens, embedder.max_tokens - 2)  # room for [CLS]/[SEP]
         return Splitter(tokenizer, chunk_tokens, s.chunk_overlap, count_tokens=embedder.count_tokens)
 
-    def delete(self, ref: str) -> list[dict]:
+    def find(self, ref: str) -> list[dict]:
+        """The documents `ref` names: a doc_id, a unique prefix of 8+ characters, a file name or a source path
+        (the same file ingested from two places is one doc_id); NotFound, or InputError when it is ambiguous."""
         docs = self.store.docs.find_documents(ref)
         if not docs:
             raise NotFound(f"No document '{ref}' in collection '{self.name}'.",
                            hint=f"See `ragqa stats --collection {self.name} --documents`.")
         if len({d["doc_id"] for d in docs}) > 1 and ref not in {d["doc_id"] for d in docs}:
             raise InputError(f"'{ref}' matches {len(docs)} documents; pass a doc_id.")
+        return [d for d in docs if d["doc_id"] == ref] or docs
+
+    def delete(self, ref: str) -> list[dict]:
+        docs = self.find(ref)
         with self.store.writer():
             self.store.delete_documents([d["doc_id"] for d in docs])
         return docs

@@ -264,3 +264,12 @@ def test_a_flate_bomb_upload_fails_alone_and_the_server_keeps_its_memory(server,
     assert job["state"] == "succeeded" and files["crazyones.pdf"]["status"] == "ok"
     assert files["bomb.pdf"]["status"] == "failed" and "MB of memory" in files["bomb.pdf"]["reason"]
     assert _rss_mb(server.proc.pid) - before < 200
+
+
+def test_a_document_file_opens_by_prefix_or_file_name(server):
+    server.ingest("byname", ["pdfs/pypdf/crazyones.pdf"])
+    [doc] = server.client.get("/v1/collections/byname/documents").json()["documents"]
+    for ref in (doc["doc_id"], doc["doc_id"][:10], "crazyones.pdf"):
+        r = server.client.get(f"/v1/collections/byname/documents/{ref}/file")
+        assert r.status_code == 200 and r.content.startswith(b"%PDF-"), ref
+    assert server.client.get("/v1/collections/byname/documents/nothing.pdf/file").status_code == 404

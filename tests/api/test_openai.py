@@ -23,7 +23,8 @@ def test_chat_completion_is_cited(client):
     r = client.chat.completions.create(model="crazy", messages=QUESTION, extra_body={"k": 1})
     assert r.object == "chat.completion" and r.model == "crazy"
     text = r.choices[0].message.content
-    assert r.choices[0].finish_reason == "stop" and r.choices[0].message.role == "assistant"
+    last = r.model_extra["ragqa"]["trace"]["steps"][-1]  # "length" exactly when the answering step was cut
+    assert r.choices[0].finish_reason == ("length" if last["cut"] else "stop") and r.choices[0].message.role == "assistant"
     assert "\n\nSources:\n[1] crazyones.pdf, p. 1" in text  # the citation a chat UI shows
     sources = r.model_extra["sources"]  # ... and the one a program reads
     assert [(s["document"], s["page"]) for s in sources] == [("crazyones.pdf", 1)]
@@ -45,11 +46,13 @@ def test_streamed_chat_completion_is_cited(client):
         if (chunk.model_extra or {}).get("sources"):
             sources = chunk.model_extra["sources"]
         finish = chunk.choices[0].finish_reason or finish
+        if (chunk.model_extra or {}).get("ragqa"):
+            last = chunk.model_extra["ragqa"]["trace"]["steps"][-1]
     text = "".join(parts)
     assert len(parts) > 2 and text.split("\n\nSources:\n")[0].strip()
     assert text.endswith("\n\nSources:\n[1] crazyones.pdf, p. 1")
     assert [(s["document"], s["page"]) for s in sources] == [("crazyones.pdf", 1)]
-    assert finish == "stop" and usage.completion_tokens > 0
+    assert finish == ("length" if last["cut"] else "stop") and usage.completion_tokens > 0
 
 
 def test_unknown_collection_is_an_sdk_not_found_error(client):
@@ -65,3 +68,4 @@ def test_max_tokens_caps_every_generation(client):
     steps = r.model_extra["ragqa"]["trace"]["steps"]
     assert steps and all(s["completion_tokens"] <= 3 * max(1, s["calls"]) for s in steps)
     assert 0 < r.usage.completion_tokens <= 3
+    assert r.choices[0].finish_reason == "length" and steps[-1]["cut"] == 1  # the answer stopped mid-way, and says so

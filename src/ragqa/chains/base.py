@@ -43,6 +43,7 @@ class Step:
     completion_tokens: int = 0
     seconds: float = 0.0
     max_prompt_tokens: int = 0  # the largest single prompt: tests check it against the window
+    cut: int = 0  # replies that stopped at their token limit, mid-answer ("length")
     detail: dict = field(default_factory=dict)
 
     def add(self, completions: list[Completion]) -> None:
@@ -51,6 +52,7 @@ class Step:
             self.prompt_tokens += c.prompt_tokens
             self.completion_tokens += c.completion_tokens
             self.max_prompt_tokens = max(self.max_prompt_tokens, c.prompt_tokens)
+            self.cut += c.finish_reason == "length"
 
 
 @dataclass
@@ -72,7 +74,13 @@ class Trace:
                 "prompt_tokens": sum(s.prompt_tokens for s in self.steps),
                 "completion_tokens": sum(s.completion_tokens for s in self.steps),
                 "seconds": round(sum(s.seconds for s in self.steps), 3),
-                "max_prompt_tokens": max((s.max_prompt_tokens for s in self.steps), default=0)}
+                "max_prompt_tokens": max((s.max_prompt_tokens for s in self.steps), default=0),
+                "cut": sum(s.cut for s in self.steps)}
+
+    @property
+    def finish_reason(self) -> str:
+        """"length" when the step that wrote the answer (the last one) was cut at its token limit, else "stop"."""
+        return "length" if self.steps and self.steps[-1].cut else "stop"
 
     def to_dict(self) -> dict:
         return {**self.totals(), "steps": [asdict(s) for s in self.steps]}
@@ -89,7 +97,8 @@ class Answer:
 
     def to_dict(self) -> dict:
         return {"answer": self.answer, "chain": self.chain, "abstained": self.abstained,
-                "sources": [asdict(s) for s in self.sources], "trace": self.trace.to_dict(), **self.detail}
+                "finish_reason": self.trace.finish_reason, "sources": [asdict(s) for s in self.sources],
+                "trace": self.trace.to_dict(), **self.detail}
 
 
 def cite(hits: list[Hit]) -> list[Citation]:
@@ -197,7 +206,8 @@ def call(llm: LLM, messages: list[Message], budget: Budget, step: Step, *,
             parts.append(delta)
             on_token(delta)
         text = "".join(parts)
-        completion = Completion(text, prompt_tokens, llm.count_tokens(text) if text else 0)
+        used = llm.count_tokens(text) if text else 0
+        completion = Completion(text, prompt_tokens, used, "length" if used >= room else "stop")
     step.add([completion])
     return completion
 

@@ -22,12 +22,21 @@ log = logging.getLogger(__name__)
 NO_TEXT = "no text layer (needs OCR)"
 
 
+BOMB = ("a stream in it decompresses past the reader's limit: a decompression bomb, or a damaged file")
+
+
 def load_pdf(data: bytes, *, password: str | None = None, max_pages: int = 5000,
              pause: Callable[[], object] | None = None) -> list[Page]:
     """`pause` is called between pages: batch ingestion waits there while a question is answered."""
     # Imported here so `ragqa --help` does not pay for pypdf.
     from pypdf import PdfReader
-    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError, WrongPasswordError
+    from pypdf.errors import (
+        DependencyError,
+        FileNotDecryptedError,
+        LimitReachedError,
+        PdfReadError,
+        WrongPasswordError,
+    )
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # pypdf warns per damaged object; the report says enough
     try:
@@ -37,6 +46,8 @@ def load_pdf(data: bytes, *, password: str | None = None, max_pages: int = 5000,
         n_pages = len(reader.pages)
     except LoadError:
         raise
+    except LimitReachedError as e:
+        raise LoadError(BOMB, "too_large") from e
     except DependencyError as e:
         raise LoadError(f"encrypted with an algorithm that needs an extra package: {e}", "encrypted") from e
     except (WrongPasswordError, FileNotDecryptedError) as e:
@@ -72,9 +83,13 @@ def load_pdf(data: bytes, *, password: str | None = None, max_pages: int = 5000,
                     text = normalize(reader.pages[i].extract_text() or "")
                 except Exception as e:  # a damaged page fails alone; the rest of the document is kept
                     log.debug("page %d: %s", i + 1, e)
-                    pages.append(Page(number=i + 1, text="", note=f"unreadable page: {type(e).__name__}"))
+                    why = "a stream decompresses past the reader's limit" if isinstance(e, LimitReachedError) \
+                        else type(e).__name__
+                    pages.append(Page(number=i + 1, text="", note=f"unreadable page: {why}"))
                     continue
             pages.append(Page(number=i + 1, text=text, note=None if text else NO_TEXT))
+    except LimitReachedError as e:  # outside a page's own extraction (its fonts, its resources)
+        raise LoadError(BOMB, "too_large") from e
     finally:
         if pdf is not None:
             pdf.close()

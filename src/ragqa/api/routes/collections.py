@@ -118,11 +118,11 @@ async def delete(name: Name, doc_id: DocId, state: State, caller: Caller):
 async def document_file(name: Name, doc_id: DocId, state: State, caller: Caller):
     """The document's original file, so a citation can open the cited page (`...#page=N` for a PDF)."""
     state.require_collection(caller.require(name))
-    docs = await state.search_lane.run(lambda: state.pool.get(name).documents())
-    doc = next((d for d in docs if d["doc_id"] == doc_id), None)
-    if doc is None:
+    try:
+        doc = (await state.search_lane.run(lambda: state.pool.get(name).find(doc_id)))[0]
+    except NotFound:
         raise NotFound(f"No document '{doc_id}' in collection '{name}'.",
-                       hint=f"See GET /v1/collections/{name}/documents.")
+                       hint=f"See GET /v1/collections/{name}/documents.") from None
     path = FilePath(doc["source"])
     if not path.is_file():
         raise NotFound(f"the file of '{doc['filename']}' is no longer at the server",

@@ -61,7 +61,7 @@ async def chat_completions(body: ChatRequest, state: State, caller: Caller):
                                  headers=SSE_HEADERS)
     result = await answer(state, collection, question, **args)
     return {"id": cid, "object": "chat.completion", "created": created, "model": collection,
-            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None, "message": {
+            "choices": [{"index": 0, "finish_reason": result.get("finish_reason", "stop"), "logprobs": None, "message": {
                 "role": "assistant", "content": result["answer"] + sources_text(result["sources"])}}],
             "usage": _usage(result["trace"]), "sources": result["sources"],
             "ragqa": {"chain": result["chain"], "abstained": result["abstained"], "trace": result["trace"]}}
@@ -83,7 +83,8 @@ async def _chunks(stream: AnswerStream, cid: str, created: int, model: str, incl
         return
     result = stream.answer
     yield chunk({"content": sources_text(result["sources"])}, sources=result["sources"])
-    yield chunk({}, "stop", ragqa={"chain": result["chain"], "abstained": result["abstained"]})
+    yield chunk({}, result.get("finish_reason", "stop"),
+                ragqa={"chain": result["chain"], "abstained": result["abstained"], "trace": result["trace"]})
     if include_usage:
         data = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [],
                 "usage": _usage(result["trace"])}
