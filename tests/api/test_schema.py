@@ -74,3 +74,13 @@ def test_no_input_gets_a_5xx(api_schema):
         fuzzer(operation, 6 if LLM_ROUTES.match(operation.path) else 20, statuses)()
     assert len(statuses) == len(operations) >= 14
     assert all(code < 500 for codes in statuses.values() for code in codes)
+
+
+def test_the_schema_asks_for_a_bearer_token_only_when_the_server_checks_one(tmp_path):
+    def secured(settings) -> set[str]:
+        schema = create_app(settings).openapi()
+        return {f"{method} {path}" for path, ops in schema["paths"].items() for method, op in ops.items()
+                if isinstance(op, dict) and op.get("security")}
+
+    assert secured(make_settings(tmp_path / "open")) == set()
+    assert "post /v1/query" in secured(make_settings(tmp_path / "keys", server={"api_keys": {"k": ["*"]}}))

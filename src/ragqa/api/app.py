@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from ragqa import __version__
 from ragqa.api import errors
@@ -78,5 +79,21 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     for module in (collections, jobs, query, summarize, openai_routes, ops):
         app.include_router(module.router)
+    if not settings.server.api_keys:
+        app.openapi = partial(_openapi_without_auth, app)
     return app
+
+
+def _openapi_without_auth(app: FastAPI) -> dict:
+    """The schema of a server without API keys: no route asks for a bearer token, because none checks one
+    (schema-driven clients would otherwise send one, or refuse to call)."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                if isinstance(operation, dict):
+                    operation.pop("security", None)
+        schema.get("components", {}).pop("securitySchemes", None)
+        app.openapi_schema = schema
+    return app.openapi_schema
 
