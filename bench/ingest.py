@@ -126,7 +126,7 @@ def ensure_onnx_export(settings) -> dict:
     if not path.exists():
         note(f"exporting the embedder to ONNX once (not timed): {path}")
         t0 = time.perf_counter()
-        # a separate instance, so the timed ingest still loads its session in a fresh process's way
+        # a separate instance, so the timed ingest still loads the ONNX model as a fresh process does
         SentenceTransformerEmbedder(settings.embedder, backend="onnx", threads=settings.embed_threads,
                                     cache_dir=path.parent.parent).embed_documents(["warm-up"])
         info["export_seconds"] = time.perf_counter() - t0
@@ -182,7 +182,7 @@ def run_ragqa(files: list[Path], home: Path, embed_backend: str | None = None) -
         "report_seconds": report.seconds,
         "startup_seconds": wall - report.seconds,
         "startup_note": "wall - report_seconds: embedder construction, tokenizer load and manifest before "
-                        "ingest_files starts; the ONNX session loads in the embed stage",
+                        "ingest_files starts; the ONNX model loads in the embed stage",
         "import_seconds": import_seconds,
         "pages_per_s": rate(report.pages, wall),
         "chunks_per_s": rate(report.chunks, wall),

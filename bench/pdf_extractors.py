@@ -21,22 +21,22 @@ text of the last page (process start and file reading excluded); per-page errors
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import glob
 import io
 import json
 import logging
 import multiprocessing as mp
 import os
-import platform
 import resource
 import statistics
 import sys
 import time
 import warnings
 from collections import Counter
-from importlib import metadata
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine_info  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RAGQA_DATA") or ROOT.parent / "shared" / "data").resolve()
@@ -196,12 +196,8 @@ def load_passwords() -> dict[Path, str]:
 
 
 def versions() -> dict:
-    out = {}
-    for dist in LIBS:
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = None
+    """The extractors' versions (machine.py's record) plus the PDFium build pypdfium2 wraps."""
+    out: dict = {}
     try:
         import pypdfium2
 
@@ -351,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     def label(p: Path) -> str:
         return str(p.relative_to(PDFS)) if p.is_relative_to(PDFS) else str(p)
 
+    machine = machine_info(LIBS)  # before the run: the load average at the start
+    machine["versions"].update(versions())
     t_start = time.perf_counter()
     rows = []
     for n, path in enumerate(files, 1):
@@ -369,12 +367,11 @@ def main(argv: list[str] | None = None) -> int:
         for lib in LIBS:
             row[lib].pop("char_counts", None)
 
+    machine["load_average_at_end"] = list(os.getloadavg())
     summary = summarize(rows)
     results = {
         "benchmark": "pdf_extractors",
-        "machine": {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "cpu_count": os.cpu_count(),
-                    "load_average": list(os.getloadavg()), "python": platform.python_version(),
-                    "platform": platform.platform(), "versions": versions()},
+        "machine": machine,
         "data": str(PDFS),
         "settings": {"timeout_s": args.timeout, "max_memory_mb": args.max_memory_mb, "limit": args.limit,
                      "pdfium_text": "PdfTextPage.get_text_bounded() per page",

@@ -22,8 +22,10 @@ ANSWER_SETS = [  # (file stem, label)
     ("hotpotqa_train_sample100", "HotpotQA"),
     ("musique_train_sample100", "MuSiQue"),
     ("cmrc2018_dev_part_a", "CMRC 2018 dev"),
-    ("cmrc2018_trial_50", "CMRC 2018 trial, held out"),
+    ("cmrc2018_trial", "CMRC 2018 trial, held out"),
 ]
+SET_DIRS = {"squad_v1.1_dev_part_a": "qa", "hotpotqa_train_sample100": "qa", "musique_train_sample100": "qa",
+            "cmrc2018_dev_part_a": "chinese", "cmrc2018_trial": "chinese"}  # where each set lives under the data
 
 
 def chosen(run: dict) -> str:
@@ -45,9 +47,32 @@ def machine(m: dict | None) -> str:
     if not m:
         return "machine not recorded"
     flags = [f for f in m.get("cpu_flags", []) if f.startswith(("avx512", "amx"))]
-    cpu = m.get("cpu_model", "?") + (f" ({', '.join(flags)})" if flags else "")
-    return f"{m.get('date', '?')[:10]}, {m.get('cpus_usable', m.get('cpu_count', '?'))} cores, {cpu}, commit " \
-           f"{m.get('git_commit', '?')}"
+    parts = [m.get("date", "date not recorded")[:10], f"{m.get('cpus_usable', m.get('cpu_count', '?'))} cores"]
+    if m.get("cpu_model"):
+        parts.append(m["cpu_model"] + (f" ({', '.join(flags)})" if flags else ""))
+    parts.append(f"commit {m['git_commit']}" if m.get("git_commit") else "CPU model and commit not recorded"
+                 if not m.get("cpu_model") else "commit not recorded")
+    return ", ".join(parts)
+
+
+def eval_command(stem: str, run: dict, chains: list[str]) -> str:
+    """The `ragqa eval --answers` command line that writes bench/results/<stem>.json, from what the file records."""
+    sel, env = run.get("selection", {}), [f"RAGQA_LLM__MODEL={run.get('model', '?')}"]
+    if run.get("neighbours"):
+        env.append(f"RAGQA_CONTEXT_NEIGHBOURS={run['neighbours']}")
+    if run.get("rerank_judge"):
+        env.append("RAGQA_RERANK_JUDGE=true")
+    name = run.get("set", "?")
+    args = [f"../shared/data/{SET_DIRS.get(name, '?')}/{name}.json", "--answers", "--chain", ",".join(chains)]
+    if sel.get("sample"):
+        args += ["--offset", str(sel.get("offset", 0)), "--sample", str(sel["sample"]), "--seed", str(sel.get("seed", 0))]
+    else:
+        args += (["--offset", str(sel["offset"])] if sel.get("offset") else []) + \
+                (["--limit", str(sel["limit"])] if sel.get("limit") else [])
+    if run.get("retrieval", "auto") != "auto":
+        args += ["--retrieval", run["retrieval"]]
+    args += ["-k", str(run.get("k", "?")), "--json", f"bench/results/{stem}.json"]
+    return " ".join(env + ["ragqa", "eval"] + args)
 
 
 def table(header: list[str], rows: list[list]) -> list[str]:
@@ -79,9 +104,12 @@ def ingest() -> list[str]:
 
 def retrieval() -> list[str]:
     out = ["## Retrieval", "",
-           "`make bench-retrieval` writes `bench/results/retrieval_<set>.json`: `ragqa eval` on each shared set, "
-           "every paragraph one ingested document, every mode. Recall@k is the share of questions with a gold "
-           "paragraph in the top k (all_gold@10: every gold paragraph in the top 10).", ""]
+           "`make bench-retrieval` writes `bench/results/retrieval_<set>.json` (and a `.png` chart): `ragqa eval` on "
+           "the four shared sets, every paragraph one ingested document, every mode; the held-out CMRC trial set: "
+           "`ragqa eval ../shared/data/chinese/cmrc2018_trial.json --modes lexical,auto --json "
+           "bench/results/retrieval_cmrc2018_trial.json`. Recall@k is the share of questions with a gold paragraph in "
+           "the top k (all_gold@10: every gold paragraph in the top 10). `ragqa eval --json` records no machine; "
+           "recall does not depend on its speed.", ""]
     for name in RETRIEVAL_SETS:
         d = load(f"retrieval_{name}")
         if d is None:
@@ -96,23 +124,26 @@ def retrieval() -> list[str]:
 
 def answers() -> list[str]:
     out = ["## Answer quality", "",
-           "`ragqa eval SET --answers --chain stuff,map_rerank,auto -k 3 --json bench/results/answers_<set>.json` "
-           "(Qwen2.5-Coder-1.5B, retrieval `auto`, short-answer prompts; SQuAD's official normalisation, character "
-           "F1 for Chinese). `cited gold` is the share of correct answers citing a gold paragraph. `--retrieval "
-           "gold` (files `answers_gold_<set>.json`) hands the chains the gold paragraphs instead: the reading "
-           "ceiling with retrieval's errors taken out.", ""]
-    rows = []
+           "`ragqa eval SET --answers` writes `bench/results/answers_<set>.json` (Qwen2.5-Coder-1.5B, retrieval "
+           "`auto`, short-answer prompts; SQuAD's official normalisation, character F1 for Chinese; method: "
+           "[answers.md](answers.md)). `cited gold` is the share of correct answers citing a gold paragraph. "
+           "`--retrieval gold` (files `answers_gold_<set>.json`) hands the chains the gold paragraphs instead: the "
+           "reading ceiling with retrieval's errors taken out. `ragqa eval --json` records no machine; the scores "
+           "do not depend on its speed.", ""]
+    rows, commands = [], []
     for stem, label in ANSWER_SETS:
         for prefix, kind in (("answers", "retrieved"), ("answers_gold", "gold paragraphs")):
             d = load(f"{prefix}_{stem}")
             if d is None:
                 continue
-            for chain, r in d.items():
-                if chain.startswith("_") or not isinstance(r, dict):
-                    continue
-                rows.append([label, chosen(d.get("_run", {})), kind, chain, r["em"], r["f1"], r.get("cited_gold_when_correct", ""),
-                             r.get("llm_calls_per_q", "")])
-    return out + table(["set", "questions", "context", "chain", "EM", "F1", "cited gold (correct)", "calls/q"], rows)
+            chains = [c for c, r in d.items() if not c.startswith("_") and isinstance(r, dict)]
+            for chain in chains:
+                r = d[chain]
+                rows.append([label, chosen(d.get("_run", {})), kind, chain, r["em"], r["f1"],
+                             r.get("cited_gold_when_correct", ""), r.get("llm_calls_per_q", "")])
+            commands.append("    " + eval_command(f"{prefix}_{stem}", d.get("_run", {}), chains))
+    out += table(["set", "questions", "context", "chain", "EM", "F1", "cited gold (correct)", "calls/q"], rows)
+    return out + ["The commands that write these files:", "", *commands, ""]
 
 
 def versus_langchain() -> list[str]:
@@ -121,17 +152,24 @@ def versus_langchain() -> list[str]:
            "retrieved chunks and the same model behind one OpenAI-compatible server. A file marked pooled joins "
            "several runs question by question (the latest run of a question wins). LangChain's map_rerank scores 0 "
            "where its output parser raised (counted as crashes).", ""]
-    rows = []
+    rows, runs = [], []
     for stem, label in ANSWER_SETS:
         d = load(f"answers_vs_langchain_{stem}")
         if d is None:
             continue
+        data_set = "/".join(Path(d.get("file", f"?/{stem}.json")).with_suffix("").parts[-2:])
+        pooled = d.get("pooled")
+        n = max((c["ragqa"]["summary"]["n"] for c in d["chains"].values()), default=0)
+        runs.append(f"- {label}: `make bench-answers ANSWERS_SETS={data_set} ANSWERS_ARGS=\"--limit {n} -k 5 "
+                    f"--chains {','.join(d['chains'])} --model qwen2.5-coder-1.5b\"`; "
+                    + (f"{pooled['runs']} run{'s' if pooled['runs'] != 1 else ''} pooled, {pooled['runs_from'][:10]} to {pooled['runs_to'][:10]}; "
+                       if pooled else "") + f"machine recorded: {machine(d.get('machine'))}")
         for chain, c in d["chains"].items():
             r, lc = c["ragqa"]["summary"], c["langchain"]["summary"]
             rows.append([label, chain, r["n"], f"{r['em']} / {r['f1']}", f"{lc['em']} / {lc['f1']}",
                          f"{r.get('errors', 0)} / {lc.get('errors', 0)}"])
-    return out + table(["set", "chain", "questions", "ragqa EM / F1", "LangChain EM / F1", "crashes (ragqa / LC)"],
-                       rows)
+    out += table(["set", "chain", "questions", "ragqa EM / F1", "LangChain EM / F1", "crashes (ragqa / LC)"], rows)
+    return out + runs + [""]
 
 
 def service() -> list[str]:

@@ -1,8 +1,8 @@
-"""Query latency alone and during a running ingestion, before and after the thread budget.
+"""Query latency alone and during a running ingestion, without ("before") and with ("after") the thread budget.
 
 One run, one machine, the same questions and collection in every configuration:
 
-- before: the LLM runs at a fixed thread count equal to the cores (the old default), and the ingestion in the
+- before: the LLM runs at a fixed thread count equal to the cores (no budget), and the ingestion in the
   other process does not know about questions (its leases live in a private folder nobody reads);
 - after: the thread budget (src/ragqa/threads.py) picks the LLM's threads per call and the ingestion pauses
   at its next slice while a question is answered.
@@ -118,7 +118,7 @@ def run(args) -> dict:
             llm = backends.llm(settings)
             llm.complete([{"role": "user", "content": "hi"}], max_tokens=1)  # load + warm, untimed
             env = {**os.environ, "RAGQA_THREADS": str(args.threads), "RAGQA_CACHE_DIR": str(cache)}
-            if policy == "before":  # its leases go where nobody looks: the pre-budget behaviour
+            if policy == "before":  # its leases go where nobody looks: no budget
                 env["RAGQA_CACHE_DIR"] = str(private_leases)
                 (private_leases / "models").exists() or (private_leases / "models").symlink_to(cache / "models")
             latencies, threads_used = [], []
