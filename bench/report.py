@@ -204,7 +204,7 @@ def service() -> list[str]:
     if book:
         b = book["book"]
         out += ["## Summarising a book", "",
-                f"`make bench-chains CHAINS_ARGS=--book` writes `bench/results/chains_book.json`; measured "
+                f"`make bench-chains CHAINS_ARGS=\"--book --out bench/results/chains_book.json\"` writes `bench/results/chains_book.json`; measured "
                 f"{machine(book.get('machine'))}, model {book['model']['name']}. {b['chars']:,} characters: "
                 f"{b['calls']} LLM calls, levels {' -> '.join(map(str, b['levels']))}, {b['seconds'] / 60:.0f} min.", ""]
     return out
