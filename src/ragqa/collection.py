@@ -17,7 +17,7 @@ from ragqa import __version__, backends
 from ragqa.errors import InputError, NotFound
 from ragqa.index.store import CollectionStore
 from ragqa.ingest import english_only, ingest_files, ingest_texts
-from ragqa.load import SUPPORTED_SUFFIXES, expand_paths
+from ragqa.load import MEDIA_TYPES, SUPPORTED_SUFFIXES, expand_paths
 from ragqa.load.isolated import IsolatedLoader
 from ragqa.retrieve.retriever import Retriever
 from ragqa.settings import Settings, check_collection_name
@@ -25,7 +25,7 @@ from ragqa.split import Splitter
 from ragqa.threads import BackgroundWork
 from ragqa.types import FileResult, Hit, IngestReport, Progress, Text
 
-__all__ = ["Collection", "SUPPORTED_SUFFIXES", "diagnose", "list_collections", "summarize_file"]
+__all__ = ["Collection", "MEDIA_TYPES", "SUPPORTED_SUFFIXES", "diagnose", "list_collections", "summarize_file"]
 
 log = logging.getLogger(__name__)
 

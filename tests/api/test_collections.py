@@ -118,6 +118,32 @@ def test_a_request_with_only_bad_files_is_refused(server):
     assert server.client.get("/v1/collections/refused").status_code == 404
 
 
+def test_upload_schema_and_behaviour_agree(server):
+    """What the schema allows is accepted, what it does not is refused: a part with no file name, sent as one of the
+    declared media types, is a file of that type; an empty upload is refused and the schema says `minItems: 1`."""
+    schema = server.client.get("/openapi.json").json()
+    body = schema["paths"]["/v1/collections/{name}/documents"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert body["schema"]["properties"]["files"]["minItems"] == 1
+    declared = [t.strip() for t in body["encoding"]["files"]["contentType"].split(",")]
+    assert {"application/pdf", "text/plain", "text/markdown"} <= set(declared)
+
+    boundary = "ragqa-test-boundary"
+    parts = [("application/pdf", pdf(CRAZY)), ("text/markdown", b"# Notes\n\nThe crazy ones see things differently.")]
+    raw = b"".join(b"--" + boundary.encode() + b'\r\nContent-Disposition: form-data; name="files"\r\nContent-Type: '
+                   + ctype.encode() + b"\r\n\r\n" + data + b"\r\n" for ctype, data in parts)
+    r = server.client.post("/v1/collections/unnamed/documents", content=raw + b"--" + boundary.encode() + b"--\r\n",
+                           headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 202, r.text
+    assert r.json()["files"] == ["upload.pdf", "upload.md"]
+    job = server.wait_job(r.json()["job_id"])
+    assert [f["status"] for f in job["result"]["files"]] == ["ok", "ok"], job
+
+    empty = f"--{boundary}--\r\n".encode()
+    r = server.client.post("/v1/collections/unnamed/documents", content=empty,
+                           headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 422 and "no files" in r.json()["error"]["message"]
+
+
 def test_oversize_upload_is_413_and_nothing_is_kept(server):
     big = b"%PDF-1.4\n" + b"0" * (2 * 2**20 + 10)  # the server's limit is 2 MB
     r = server.upload("toobig", [("small.txt", b"fine"), ("big.pdf", big)])

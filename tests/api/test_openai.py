@@ -69,3 +69,20 @@ def test_max_tokens_caps_every_generation(client):
     assert steps and all(s["completion_tokens"] <= 3 * max(1, s["calls"]) for s in steps)
     assert 0 < r.usage.completion_tokens <= 3
     assert r.choices[0].finish_reason == "length" and steps[-1]["cut"] == 1  # the answer stopped mid-way, and says so
+
+
+def test_tool_and_assistant_turns_are_accepted_and_the_last_user_message_is_answered(client, server):
+    """An agent's conversation (a tool call and its result after the question) is a valid request: the schema's
+    `contains` says what the server needs, at least one user message with text, and nothing more."""
+    messages = [*QUESTION,
+                {"role": "assistant", "content": None,
+                 "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "lookup found nothing"}]
+    r = client.chat.completions.create(model="crazy", messages=messages, extra_body={"k": 1, "chain": "stuff"})
+    assert [(s["document"], s["page"]) for s in r.model_extra["sources"]] == [("crazyones.pdf", 1)]
+    schema = server.client.get("/openapi.json").json()["components"]["schemas"]["ChatRequest"]
+    needs = schema["properties"]["messages"]["contains"]
+    assert needs["properties"]["role"] == {"const": "user"} and needs["required"] == ["role", "content"]
+    with pytest.raises(openai.UnprocessableEntityError):  # outside the schema: no user text
+        client.chat.completions.create(model="crazy", messages=[{"role": "user", "content": "  "},
+                                                                  {"role": "tool", "content": "x"}])

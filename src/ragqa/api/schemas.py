@@ -189,6 +189,14 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
+_BLANK_NOT = {"type": "string", "pattern": r"\S"}
+# What question() needs, in the schema: at least one user message with non-blank text (a string, or a text part).
+_USER_TEXT = {"type": "object", "required": ["role", "content"], "properties": {
+    "role": {"const": "user"},
+    "content": {"anyOf": [_BLANK_NOT, {"type": "array", "contains": {
+        "type": "object", "required": ["text"], "properties": {"text": _BLANK_NOT}}}]}}}
+
+
 class ChatRequest(BaseModel):
     """OpenAI's chat request; `model` names the collection. Unknown OpenAI fields are accepted and ignored."""
 
@@ -196,7 +204,8 @@ class ChatRequest(BaseModel):
         {"model": "default", "messages": [{"role": "user", "content": "What is this document about?"}]}]})
 
     model: str = Field(pattern=NAME_PATTERN, description="the collection to answer from")
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1, description="the conversation; the last user message with "
+                                        "text is the question", json_schema_extra={"contains": _USER_TEXT})
     stream: bool = False
     chain: Chain | None = Field(None, description="ragqa extension: answer chain")
     k: int | None = Field(None, ge=1, le=50, description="ragqa extension: chunks to retrieve")

@@ -21,7 +21,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from ragqa.api.errors import PayloadTooLarge, Unprocessable, UnsupportedMedia
-from ragqa.collection import SUPPORTED_SUFFIXES
+from ragqa.collection import MEDIA_TYPES, SUPPORTED_SUFFIXES
 
 SNIFF_BYTES = 8192
 MAX_FIELD_BYTES = 64 * 1024
@@ -69,25 +69,35 @@ def safe_filename(name: str | None) -> str:
     return name or "upload"
 
 
-def sniff(head: bytes, filename: str, size: int) -> tuple[str | None, Rejected | None]:
-    """(kind, None) for a file we can ingest; (None, Rejected) with the reason otherwise."""
+def sniff(head: bytes, filename: str, size: int, declared: str = "") -> tuple[str, str | None, Rejected | None]:
+    """(name, kind, None) for a file we can ingest; (name, None, Rejected) with the reason otherwise. A name
+    without a known suffix takes the suffix of the part's declared Content-Type (`report` sent as
+    application/pdf is saved as `report.pdf`); the first bytes decide, whatever the name says."""
     suffix = os.path.splitext(filename)[1].lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        by_type = MEDIA_TYPES.get(declared.split(";")[0].strip().lower())
+        if by_type is None and b"%PDF-" in head[:1024]:
+            by_type = ".pdf"
+        if by_type is not None:
+            filename, suffix = filename + by_type, by_type
     if size == 0:
-        return None, Rejected(filename, 422, "empty file (0 bytes)")
+        return filename, None, Rejected(filename, 422, "empty file (0 bytes)")
     if b"%PDF-" in head[:1024]:
-        return "pdf", None
+        return filename, "pdf", None
     if suffix == ".pdf":
-        return None, Rejected(filename, 415, "not a PDF: no %PDF- header in its first bytes")
+        return filename, None, Rejected(filename, 415, "not a PDF: no %PDF- header in its first bytes")
     if suffix in SUPPORTED_SUFFIXES:
         if b"\x00" in head:
-            return None, Rejected(filename, 415, f"not text: a {suffix} file with binary content")
+            return filename, None, Rejected(filename, 415, f"not text: a {suffix} file with binary content")
         try:
             codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
         except UnicodeDecodeError:
-            return None, Rejected(filename, 415, f"not UTF-8 text: a {suffix} file must be UTF-8")
-        return "text", None
+            return filename, None, Rejected(filename, 415, f"not UTF-8 text: a {suffix} file must be UTF-8")
+        return filename, "text", None
     supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
-    return None, Rejected(filename, 415, f"unsupported file type '{suffix or filename}' (supported: {supported})")
+    types = ", ".join(MEDIA_TYPES)
+    return filename, None, Rejected(filename, 415, f"unsupported file type '{suffix or filename}' (supported: "
+                                                   f"{supported}; or send the file as one of {types})")
 
 
 def _unique(folder: Path, name: str) -> str:
@@ -226,8 +236,9 @@ class _PartState:
         _, options = parse_options_header(self.headers.get("content-disposition", b""))
         self.name = options.get(b"name", b"").decode("utf-8", "replace") or None
         raw = options.get(b"filename")
-        if raw is not None:
-            self.filename = raw.decode("utf-8", "replace")
+        # a part in a file field is a file even without a filename (curl and browsers send one; not every client)
+        if raw is not None or self.name in self.file_fields:
+            self.filename = raw.decode("utf-8", "replace") if raw is not None else None
             self.tmp = self.dest / f".part-{self.parts}"
             self.fh = open(self.tmp, "wb")
 
@@ -251,12 +262,13 @@ class _PartState:
         self.fh.close()
         self.fh = None
         name = safe_filename(self.filename)
+        declared = self.headers.get("content-type", b"").decode("latin-1")
         if self.name not in self.file_fields:
             self.tmp.unlink(missing_ok=True)
             self.received.rejected.append(Rejected(name, 422, f"file in an unknown form field '{self.name}'; "
                                                               f"use '{self.file_fields[0]}'"))
             return
-        kind, rejected = sniff(bytes(self.head), name, self.size)
+        name, kind, rejected = sniff(bytes(self.head), name, self.size, declared)
         if rejected is not None:
             self.tmp.unlink(missing_ok=True)
             self.received.rejected.append(rejected)

@@ -17,8 +17,11 @@ from ragqa.types import Document
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text", ".rst"}
 SUPPORTED_SUFFIXES = {".pdf", *TEXT_SUFFIXES}
+# The media type each kind of file is uploaded as, and the suffix a file sent as that type is saved with: an
+# upload named without a known suffix is read by its declared Content-Type (the API's schema lists these).
+MEDIA_TYPES = {"application/pdf": ".pdf", "text/plain": ".txt", "text/markdown": ".md", "text/x-rst": ".rst"}
 
-__all__ = ["load", "file_sha256", "expand_paths", "SUPPORTED_SUFFIXES", "normalize"]
+__all__ = ["load", "file_sha256", "expand_paths", "SUPPORTED_SUFFIXES", "MEDIA_TYPES", "normalize"]
 
 
 def file_sha256(data: bytes) -> str:

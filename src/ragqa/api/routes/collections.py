@@ -21,7 +21,7 @@ from ragqa.api.schemas import (
     JobAccepted,
 )
 from ragqa.api.uploads import receive
-from ragqa.collection import list_collections
+from ragqa.collection import MEDIA_TYPES, list_collections
 from ragqa.errors import NotFound
 
 router = APIRouter(prefix="/v1", tags=["collections"])
@@ -32,10 +32,12 @@ DocId = Annotated[str, Path(min_length=1, max_length=128, description="doc_id (s
 ERRORS = {401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody},
           422: {"model": ErrorBody}, 503: {"model": ErrorBody}}
 
-UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-    "type": "object", "required": ["files"],
-    "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"},
-                             "description": "PDF, .txt or .md files; each is checked by its first bytes"}}}}}}}
+UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {
+    "schema": {"type": "object", "required": ["files"], "properties": {"files": {
+        "type": "array", "minItems": 1, "items": {"type": "string", "format": "binary"},
+        "description": "PDF, text or Markdown files, by name (.pdf, .txt, .md, ...) or by each part's Content-Type; "
+                       "each is checked by its first bytes"}}},
+    "encoding": {"files": {"contentType": ", ".join(MEDIA_TYPES)}}}}}}
 
 
 def _info(coll) -> dict:

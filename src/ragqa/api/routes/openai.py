@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from ragqa.api.deps import Caller, State
 from ragqa.api.errors import Unprocessable, error_body
 from ragqa.api.routes.query import ERRORS, SSE_HEADERS, AnswerStream, answer
-from ragqa.api.schemas import ChatRequest
+from ragqa.api.schemas import ChatRequest, ErrorBody
 from ragqa.collection import list_collections
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -33,7 +33,7 @@ def _usage(trace: dict) -> dict:
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
 
-@router.get("/models")
+@router.get("/models", responses={401: {"model": ErrorBody}})
 async def models(state: State, caller: Caller):
     """The collections this key may use, as OpenAI models."""
     names = [n for n in list_collections(state.settings) if caller.allows(n)]

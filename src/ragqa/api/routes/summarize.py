@@ -14,17 +14,18 @@ from ragqa.api.errors import Unprocessable, UnsupportedMedia, readable
 from ragqa.api.jobs import new_job_id
 from ragqa.api.schemas import ErrorBody, JobAccepted, SummarizeDocument
 from ragqa.api.uploads import receive
+from ragqa.collection import MEDIA_TYPES
 from ragqa.errors import InputError, NotFound
 
 router = APIRouter(prefix="/v1", tags=["summarize"])
 
 _FORM = {"type": "object", "required": ["file"], "properties": {
-    "file": {"type": "string", "format": "binary", "description": "a PDF, .txt or .md file"},
+    "file": {"type": "string", "format": "binary", "description": "a PDF, text or Markdown file, by name or by its part's Content-Type"},
     "chain": {"type": "string", "enum": ["map_reduce", "refine", "stuff"], "default": "map_reduce"},
     "target_words": {"type": "integer", "minimum": 10, "maximum": 2000, "default": 200}}}
 BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": SummarizeDocument.model_json_schema()},
-    "multipart/form-data": {"schema": _FORM}}}}
+    "multipart/form-data": {"schema": _FORM, "encoding": {"file": {"contentType": ", ".join(MEDIA_TYPES)}}}}}}
 
 
 def _validated(data) -> SummarizeDocument:
