@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import openai
@@ -80,6 +82,35 @@ def test_work_beyond_capacity_gets_503_with_retry_after(strict):
     busy = next(r for r in responses if r.status_code == 503)
     assert int(busy.headers["retry-after"]) >= 1 and busy.json()["error"]["type"] == "overloaded"
     assert 'ragqa_rejected_total{lane="answer"}' in strict.client.get("/metrics").text
+
+
+def test_retry_after_is_the_measured_service_time_of_the_work_ahead(tmp_path):
+    """One answer thread, no waiting line: while a question is being answered, the next gets 503 with a
+    Retry-After of at least what an answer took here (the server's service time includes the trace's seconds)."""
+    srv = Server(tmp_path / "home", RAGQA_SERVER__WORKERS="1", RAGQA_SERVER__QUEUE_SIZE="0").start()
+    try:
+        srv.ingest("crazy", [CRAZY])
+
+        def ask(question: str):
+            return srv.client.post("/v1/query", json={"question": question, "collection": "crazy", "k": 1,
+                                                      "chain": "stuff"})
+
+        first = ask("Who are the crazy ones?")  # a distinct question each time: no reply-cache hit
+        assert first.status_code == 200, first.text
+        served = first.json()["trace"]["seconds"]
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(ask, "What do the crazy ones change?")
+            for _ in range(600):  # until the lane reports it running (bounded: 60 s)
+                if 'ragqa_lane_pending{lane="answer"} 1' in srv.client.get("/metrics").text:
+                    break
+                time.sleep(0.1)
+            busy = ask("Why are the crazy ones pushing the human race forward?")
+            assert running.result().status_code == 200
+        assert busy.status_code == 503, busy.text
+        retry = int(busy.headers["retry-after"])
+        assert retry >= math.ceil(served) and f"retry in {retry} s" in busy.json()["error"]["message"]
+    finally:
+        srv.stop()
 
 
 def test_without_keys_the_server_refuses_a_non_loopback_host(tmp_path):

@@ -11,12 +11,12 @@ is updating; the LLM and the embedder are shared (one per process) and serialise
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import partial
 
 from ragqa.api.errors import Overloaded
 from ragqa.api.jobs import JobStore, Worker
@@ -29,33 +29,59 @@ from ragqa.settings import Settings, check_collection_name
 log = logging.getLogger(__name__)
 
 class Lane:
+    """A thread pool with a bounded waiting line. Retry-After comes from what the lane measured: the mean
+    service time of its tasks (from start to end in a thread, not counting the wait), times the tasks ahead,
+    over the threads; before any task has finished, the oldest running task's age stands in for it."""
+
+    MAX_RETRY_AFTER = 600
+
     def __init__(self, name: str, workers: int, queue_size: int, metrics: Metrics):
         self.name, self.workers, self.metrics = name, workers, metrics
         self.capacity = workers + queue_size
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix=f"ragqa-{name}")
         self.pending = 0
-        self.mean_seconds = 1.0  # moving average of one task, for Retry-After
+        self.mean_seconds: float | None = None  # moving average of measured service times
+        self._running: dict[int, float] = {}  # task -> when its thread started it
         self._lock = threading.Lock()
+        self._ids = itertools.count()
+
+    def service_seconds(self) -> float:
+        """What one task takes, as measured (the caller holds the lock)."""
+        if self.mean_seconds is not None:
+            return max(self.mean_seconds, 0.1)
+        now = time.perf_counter()
+        return max([1.0, *(now - t for t in self._running.values())])
 
     def submit(self, fn, *args, **kw) -> Future:
         """Start `fn` in the lane, or raise Overloaded (503) when the lane is full."""
         with self._lock:
             if self.pending >= self.capacity:
                 self.metrics.reject(self.name)
-                retry = math.ceil(self.mean_seconds * (self.pending - self.workers + 1) / self.workers)
+                each = self.service_seconds()
+                ahead = self.pending - self.workers + 1
+                retry = min(self.MAX_RETRY_AFTER, max(1, math.ceil(each * ahead / self.workers)))
                 raise Overloaded(f"the server is busy: {self.pending} {self.name} requests running or waiting "
-                                 f"(capacity {self.capacity})", retry_after=min(60, max(1, retry)),
+                                 f"(capacity {self.capacity}), about {each:.1f} s each on {self.workers} "
+                                 f"thread(s); retry in {retry} s", retry_after=retry,
                                  hint="Retry after the number of seconds in the Retry-After header.")
             self.pending += 1
-        started = time.perf_counter()
+        task = next(self._ids)
+
+        def timed():
+            with self._lock:
+                self._running[task] = time.perf_counter()
+            return fn(*args, **kw)
 
         def release(_):
             with self._lock:
                 self.pending -= 1
-                self.mean_seconds = 0.8 * self.mean_seconds + 0.2 * (time.perf_counter() - started)
+                started = self._running.pop(task, None)
+                if started is not None:
+                    took = time.perf_counter() - started
+                    self.mean_seconds = took if self.mean_seconds is None else 0.8 * self.mean_seconds + 0.2 * took
 
         try:
-            future = self.executor.submit(partial(fn, *args, **kw))
+            future = self.executor.submit(timed)
         except BaseException:
             release(None)
             raise
