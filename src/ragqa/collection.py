@@ -198,6 +198,9 @@ class Collection:
     def check(self) -> list[str]:
         return self.store.check()
 
+    def derived_files(self) -> list[str]:
+        return self.store.derived_files()
+
     # -- the knowledge graph ---------------------------------------------------------------------------------
     def graph_show(self, name: str, limit: int = 20) -> dict:
         """The entity, the chunks about it, and its neighbours, each link with the pages that support it."""

@@ -131,6 +131,7 @@ class Committer:
         self.checkpoint_seconds = checkpoint_seconds
         self._last_checkpoint = time.monotonic()
         self._started = time.perf_counter()
+        self._paged: set[str] = set()
 
     def is_new(self, item: Item) -> bool:
         """A prepared document not in the collection yet (the same bytes twice in one batch count once)."""
@@ -148,6 +149,7 @@ class Committer:
             doc_id = item.doc_id if isinstance(item, Unchanged) else item.doc.doc_id
             self.report.files.append(FileResult(str(item.path), "unchanged", SAME_CONTENT, doc_id))
         else:
+            self._count_pages(item)  # read: its pages count before its chunks are embedded
             self.commit([item], vectors(item) if vectors else np.zeros((0, 0), np.float32))
             return
         self.progress.files_done += 1
@@ -184,10 +186,17 @@ class Committer:
                 str(item.path), "ok", reason, row["doc_id"], pages=row["pages"], chunks=len(chunk_ids),
                 notes=[*row["notes"], *self._language_notes(item.chunks)], replaced=list(replaced)))
             self.progress.files_done += 1
-            self.progress.pages_done += row["pages"]
+            self._count_pages(item)
         self.stages["index"] += time.perf_counter() - t0
         self.notify(self.progress)
         self.maybe_checkpoint()
+
+    def _count_pages(self, item: Prepared) -> None:
+        """pages_done counts each document's pages once, as soon as it has been read."""
+        if item.doc.doc_id not in self._paged:
+            self._paged.add(item.doc.doc_id)
+            self.progress.pages_done += len(item.doc.pages)
+            self.notify(self.progress)
 
     def _language_notes(self, chunks: list[Chunk]) -> list[str]:
         name = self.english_only_embedder

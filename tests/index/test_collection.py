@@ -3,6 +3,7 @@ and a kill -9 in the middle of `ragqa ingest`."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import pytest
 from conftest import CACHE, NKE, fixture, make_settings
 from ragqa.collection import Collection
 from ragqa.errors import EmbedderMismatch, NotFound
+from ragqa.index.vectors import read_stamp
 
 
 @pytest.fixture(params=["faiss", "qdrant"])
@@ -96,8 +98,14 @@ def test_stale_vector_file_is_reconciled_on_open(tmp_path, small_pdfs):
     coll.store.vectors_path.write_bytes(stale[0])  # as if the process died before the checkpoint
     coll.store.vectors_path.with_suffix(".stamp.json").write_bytes(stale[1])
     reopened = Collection.open("c", settings)
+    notes = reopened.derived_files()
+    assert len(notes) == 1 and notes[0].startswith("vector index file is behind the docstore"), notes
     assert reopened.check() == []
     assert reopened.search("crazy ones", k=1)[0].filename == "crazyones.pdf"
+    reopened.store.vectors_path.unlink()
+    assert Collection.open("c", settings).derived_files()[0].startswith("no vector index file")
+    reopened.ingest([small_pdfs / "crazyones.pdf"])  # a write (here: nothing new) saves the derived files
+    assert Collection.open("c", settings).derived_files() == []
 
 
 def test_kill_9_mid_ingest_leaves_a_consistent_collection_and_a_rerun_finishes(tmp_path):
@@ -128,6 +136,11 @@ def test_kill_9_mid_ingest_leaves_a_consistent_collection_and_a_rerun_finishes(t
 
     settings = make_settings(home)
     coll = Collection.open("default", settings)
+    stats = json.loads(subprocess.run([sys.executable, "-m", "ragqa", "stats", "--check", "--json"], env=env,
+                                      capture_output=True, text=True, timeout=300).stdout)[0]
+    in_step = coll.store.vectors_path.exists() and read_stamp(coll.store.vectors_path).get("generation") == \
+        coll.store.docs.generation  # a checkpoint (every 30 s) may have come just before the kill
+    assert stats["problems"] == [] and (in_step or any("vector index" in n for n in stats["notes"])), stats
     assert coll.check() == []
     partial = coll.stats()["documents"]
     assert 2 <= partial < 5
@@ -137,3 +150,15 @@ def test_kill_9_mid_ingest_leaves_a_consistent_collection_and_a_rerun_finishes(t
     coll = Collection.open("default", settings)
     assert coll.stats()["documents"] == 5
     assert coll.check() == []
+
+
+def test_progress_counts_a_documents_pages_before_its_chunks_are_embedded(tmp_path):
+    """A job's progress never reads '0 pages, 32 chunks': a document's pages count once it has been read."""
+    seen = []
+    coll = Collection.open("c", make_settings(tmp_path), create=True)
+    report = coll.ingest([fixture("pdfs/pypdf/crazyones.pdf"), NKE],
+                         on_progress=lambda p: seen.append((p.files_done, p.pages_done, p.chunks_done)))
+    assert [f.status for f in report.files] == ["ok", "ok"]
+    embedding_nke = [s for s in seen if s[0] == 1 and s[2] > report.files[0].chunks]
+    assert embedding_nke and all(pages == 1 + report.files[1].pages for _, pages, _ in embedding_nke)
+    assert seen[-1] == (2, report.pages, report.chunks)

@@ -147,3 +147,12 @@ def test_a_broken_word_is_joined_when_the_document_writes_it_whole():
     pages = [normalize("recognising pat\ufffe\nterns, as Yangar\ufffeber showed"), normalize("see Yangarber (2003)")]
     assert resolve_line_hyphens(pages) == ["recognising patterns, as Yangarber showed", "see Yangarber (2003)"]
     assert resolve_line_hyphens([normalize("the FAA\ufffeApproved list")]) == ["the FAA-Approved list"]
+
+
+def test_a_pdf_past_a_readers_safety_limit_is_refused_as_a_likely_bomb(tmp_path):
+    from fixtures.hostile import wide_page_tree_pdf
+
+    with pytest.raises(LoadError) as err:
+        load(wide_page_tree_pdf(tmp_path / "wide.pdf"))
+    assert err.value.reason == "too_large"
+    assert str(err.value).startswith("refused as a likely PDF bomb") and "array element count" in str(err.value)

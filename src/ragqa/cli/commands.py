@@ -50,7 +50,7 @@ def search(
 def stats(
     collection: CollectionOpt = None,
     documents: Annotated[bool, typer.Option("--documents", help="List the documents too.")] = False,
-    check: Annotated[bool, typer.Option("--check", help="Verify docstore, vectors and graph agree.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Verify docstore, vectors and graph agree (exit 1 if not); note derived files behind the docstore.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Counts for a collection (or all collections)."""
@@ -69,6 +69,7 @@ def stats(
         if documents:
             row["documents_list"] = coll.documents()
         if check:
+            row["notes"] = coll.derived_files()  # before check(), which reads (and so reconciles) them
             row["problems"] = coll.check()
             problems_found |= bool(row["problems"])
         rows.append(row)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -140,7 +141,10 @@ def no_collections(indexes_dir: Path) -> None:
 def stats_table(row: dict) -> Table:
     table = Table(title=f"collection {row['collection']}", show_header=False)
     for key, value in row.items():
-        if key not in ("documents_list", "collection"):
+        if key in ("problems", "notes"):
+            style = "red" if key == "problems" else "yellow"
+            table.add_row(key, "\n".join(f"[{style}]{escape(v)}[/]" for v in value) if value else "none")
+        elif key not in ("documents_list", "collection"):
             table.add_row(key, str(value))
     return table
 

@@ -214,6 +214,27 @@ class CollectionStore:
                 "dim": self.manifest.get("dim"), "index_type": stamp.get("kind"), "vectors": stamp.get("count"),
                 "generation": self.docs.generation, "path": str(self.dir)}
 
+    def derived_files(self) -> list[str]:
+        """What the derived files on disk say before they are read: missing, or behind the docstore (after a
+        crash between a commit and a checkpoint). Notes, not faults: each is brought in step when next read, and
+        saved by the next write."""
+        generation, chunks = self.docs.generation, self.docs.n_chunks()
+        later = "rebuilt from the docstore when read, saved at the next write"
+        notes = []
+        if not self.vectors_path.exists():
+            notes.append(f"no vector index file ({self.factory.file}) for {chunks} chunks: {later}")
+        else:
+            stamp = read_stamp(self.vectors_path)
+            if stamp.get("generation") != generation:
+                notes.append(f"vector index file is behind the docstore (generation {stamp.get('generation')}, "
+                             f"{stamp.get('count')} vectors; the docstore: generation {generation}, {chunks} "
+                             f"chunks): reconciled by id when read, saved at the next write")
+        if chunks and not self.kg_path.exists():
+            notes.append(f"no knowledge graph file ({self.kg_path.name}): {later}")
+        elif chunks and KnowledgeGraph.load(self.kg_path)[1] != generation:
+            notes.append(f"knowledge graph file is behind the docstore: {later}")
+        return notes
+
     def check(self) -> list[str]:
         """Docstore, vector index and graph agree (tests and `ragqa stats --check`)."""
         problems = self.docs.check()

@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 NO_TEXT = "no text layer (needs OCR)"
 
 
-BOMB = ("a stream in it decompresses past the reader's limit: a decompression bomb, or a damaged file")
+def refused(e: Exception) -> str:
+    """Why a PDF past one of pypdf's safety limits (streams, arrays, page trees) is refused: what the file is."""
+    return f"refused as a likely PDF bomb (or a badly damaged file): it goes past a reader's safety limit: {e}"
 
 
 def load_pdf(data: bytes, *, password: str | None = None, max_pages: int = 5000,
@@ -47,7 +49,7 @@ def load_pdf(data: bytes, *, password: str | None = None, max_pages: int = 5000,
     except LoadError:
         raise
     except LimitReachedError as e:
-        raise LoadError(BOMB, "too_large") from e
+        raise LoadError(refused(e), "too_large") from e
     except DependencyError as e:
         raise LoadError(f"encrypted with an algorithm that needs an extra package: {e}", "encrypted") from e
     except (WrongPasswordError, FileNotDecryptedError) as e:
@@ -83,13 +85,12 @@ def load_pdf(data: bytes, *, password: str | None = None, max_pages: int = 5000,
                     text = normalize(reader.pages[i].extract_text() or "")
                 except Exception as e:  # a damaged page fails alone; the rest of the document is kept
                     log.debug("page %d: %s", i + 1, e)
-                    why = "a stream decompresses past the reader's limit" if isinstance(e, LimitReachedError) \
-                        else type(e).__name__
+                    why = f"past a reader's safety limit: {e}" if isinstance(e, LimitReachedError) else type(e).__name__
                     pages.append(Page(number=i + 1, text="", note=f"unreadable page: {why}"))
                     continue
             pages.append(Page(number=i + 1, text=text, note=None if text else NO_TEXT))
     except LimitReachedError as e:  # outside a page's own extraction (its fonts, its resources)
-        raise LoadError(BOMB, "too_large") from e
+        raise LoadError(refused(e), "too_large") from e
     finally:
         if pdf is not None:
             pdf.close()
