@@ -159,18 +159,22 @@ class Collection:
 
     def ask(self, question: str, *, chain: str | None = None, k: int | None = None, retrieval: str | None = None,
             on_token: Callable[[str], None] | None = None, max_tokens: int | None = None,
-            hits: list[Hit] | None = None, llm=None, prompts=None):
+            hits: list[Hit] | None = None, llm=None, prompts=None,
+            on_step: Callable[[str], None] | None = None):
         """Retrieve, then answer through a chain; the Answer carries its sources and a trace. The evaluation
         asks through here too: `llm` (a cached model) and `prompts` (short answers) replace the configured
-        ones, and `hits` replaces retrieval with given passages (the gold paragraphs)."""
+        ones, and `hits` replaces retrieval with given passages (the gold paragraphs). `on_step` hears each
+        step's name as it begins: "retrieve", then the chain's steps ("map", "combine", ...)."""
         from ragqa.chains import Budget, Prompts, run_chain
+        from ragqa.chains.base import step_began, steps_heard_by
 
         if not question.strip():
             raise InputError("empty question")
         s = self.settings
-        with backends.thread_budget(s).interactive():
+        with backends.thread_budget(s).interactive(), steps_heard_by(on_step):
             started = time.perf_counter()
             if hits is None:
+                step_began("retrieve")
                 hits = self.search(question, k=k or s.k, mode=retrieval)
                 if not hits:
                     raise NotFound(f"collection '{self.name}' has nothing matching the question.",

@@ -56,14 +56,16 @@ def test_upload_job_query_delete(server):
     assert c.get(f"/v1/collections/flow/documents/{four}/file").status_code == 404
 
 
-def test_query_streams_tokens_then_answer_then_sources(server):
+def test_query_streams_steps_tokens_then_answer_then_sources(server):
     r = server.client.post("/v1/query", json={"question": "What do the crazy ones do?", "collection": "crazy",
-                                              "k": 1, "stream": True})
+                                              "k": 1, "stream": True, "chain": "stuff"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     events = sse_events(r.text)
     kinds = [e for e, _ in events]
-    assert kinds[0] == "token" and kinds[-2:] == ["answer", "sources"], kinds
-    assert set(kinds[:-2]) == {"token"}
+    steps = [json.loads(d)["name"] for e, d in events if e == "step"]
+    assert steps == ["retrieve", "stuff"] and kinds[:2] == ["step", "step"], kinds  # progress before the first token
+    assert kinds[2] == "token" and kinds[-2:] == ["answer", "sources"], kinds
+    assert set(kinds[2:-2]) == {"token"}
     tokens = "".join(json.loads(d)["text"] for e, d in events if e == "token")
     answer = json.loads(events[-2][1])
     assert tokens.strip() and answer["answer"].strip() and answer["trace"]["calls"] >= 1

@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 
 from ragqa.errors import BudgetError
@@ -13,6 +14,25 @@ from ragqa.llm.base import LLM, Completion, Message
 from ragqa.types import Citation, Hit
 
 MARGIN = 16  # tokens kept free for template details the count may miss
+
+# Who hears that a step began (the web page shows "map...", then "combine..."): set around one answer, in its
+# thread, so no chain has to pass a callback along.
+_step_listener: ContextVar[Callable[[str], None] | None] = ContextVar("ragqa_step_listener", default=None)
+
+
+@contextmanager
+def steps_heard_by(listener: Callable[[str], None] | None) -> Iterator[None]:
+    token = _step_listener.set(listener)
+    try:
+        yield
+    finally:
+        _step_listener.reset(token)
+
+
+def step_began(name: str) -> None:
+    listener = _step_listener.get()
+    if listener is not None:
+        listener(name)
 
 
 @dataclass(frozen=True)
@@ -61,6 +81,7 @@ class Trace:
 
     @contextmanager
     def step(self, name: str) -> Iterator[Step]:
+        step_began(name)
         step = Step(name)
         start = time.perf_counter()
         try:

@@ -6,7 +6,7 @@ import os
 from importlib import resources
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from ragqa import __version__
 from ragqa.api.deps import State
@@ -47,3 +47,10 @@ async def metrics(state: State):
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def page():
     return HTMLResponse(resources.files("ragqa.api").joinpath("static/index.html").read_text(encoding="utf-8"))
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon():
+    """The page's icon (SVG, which browsers take under this name too), so a browser's request is not a 404."""
+    svg = resources.files("ragqa.api").joinpath("static/favicon.svg").read_bytes()
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})

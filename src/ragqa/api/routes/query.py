@@ -61,23 +61,32 @@ class AnswerStream:
         self.answer: dict | None = None
         self.error: BaseException | None = None
 
-        def on_token(text: str) -> None:
+        def tell(kind: str, value: str) -> None:
             if self.gone.is_set():
                 raise ClientGone()
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, text)
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, (kind, value))
 
         def work():
             return state.pool.get(collection).ask(question, chain=chain, k=k, retrieval=retrieval,
-                                                  on_token=on_token, max_tokens=max_tokens).to_dict()
+                                                  on_token=lambda text: tell("token", text),
+                                                  on_step=lambda name: tell("step", name),
+                                                  max_tokens=max_tokens).to_dict()
 
         # submitted now, so a full lane is a plain 503 before any byte of the stream is sent
         self.future = state.answer_lane.submit(work)
         self.future.add_done_callback(lambda _: self.loop.call_soon_threadsafe(self.queue.put_nowait, None))
 
     async def tokens(self) -> AsyncIterator[str]:
+        async for kind, value in self.events():
+            if kind == "token":
+                yield value
+
+    async def events(self) -> AsyncIterator[tuple[str, str]]:
+        """("step", name) as each step begins and ("token", text) as the answer is written; then `answer` or
+        `error` is set."""
         try:
-            while (text := await self.queue.get()) is not None:
-                yield text
+            while (event := await self.queue.get()) is not None:
+                yield event
             try:
                 self.answer = self.future.result()
                 self.state.metrics.observe_llm(self.kind, self.answer["trace"])
@@ -94,8 +103,8 @@ def stream_events(stream: AnswerStream, render: Callable[[AnswerStream], AsyncIt
 
 
 async def _query_events(stream: AnswerStream) -> AsyncIterator[str]:
-    async for text in stream.tokens():
-        yield sse("token", {"text": text})
+    async for kind, value in stream.events():
+        yield sse("token", {"text": value}) if kind == "token" else sse("step", {"name": value})
     if stream.error is not None:
         yield sse("error", error_body(stream.error)[1])
         return
@@ -106,8 +115,9 @@ async def _query_events(stream: AnswerStream) -> AsyncIterator[str]:
 
 
 @router.post("/query", response_model=QueryResponse, responses={
-    **ERRORS, 200: {"description": "the answer; with `stream: true`, Server-Sent Events: `token` events "
-                                   "({text}), then `answer` (answer, chain, trace), then `sources` (the citations)",
+    **ERRORS, 200: {"description": "the answer; with `stream: true`, Server-Sent Events: `step` ({name}) as each "
+                                   "step begins (retrieve, then the chain's), `token` ({text}) as the answer is "
+                                   "written, then `answer` (answer, chain, trace), then `sources` (the citations)",
                     "content": {"text/event-stream": {}}}})
 async def query(body: QueryRequest, state: State, caller: Caller):
     """Answer a question from a collection, citing document and page for every source."""
