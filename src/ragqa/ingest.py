@@ -108,7 +108,7 @@ def text_document(text: Text) -> Document:
     body = text.text.strip()
     doc_id = hashlib.sha256(f"{text.title}\0{body}".encode()).hexdigest()
     return Document(doc_id=doc_id, filename=text.title or doc_id[:12], path=text.source or f"text:{doc_id}",
-                    pages=(Page(1, body),), kind="text", title=text.title or None)
+                    pages=(Page(1, body),), kind="text", title=text.title or None, meta=dict(text.meta))
 
 
 # -- the commit step, shared by every way of running the pipeline ---------------------------------------------
@@ -172,7 +172,7 @@ class Committer:
                              chunks=item.chunks, vectors=vectors[offset:offset + len(item.chunks)],
                              mentions=[(m.entity, m.label, m.type, m.ordinal, m.about) for m in item.mentions],
                              relations=[(t.head, t.tail, t.relation, t.ordinal) for t in item.triples],
-                             replace=replaced))
+                             replace=replaced, meta=doc.meta, page_texts=[(p.number, p.text) for p in doc.pages]))
             offset += len(item.chunks)
         ids = self.store.add_documents(rows)
         for doc_id, (old_ids, old_mentions, old_relations) in old.items():

@@ -20,6 +20,7 @@ class Document:
     pages: tuple[Page, ...]
     kind: str = "pdf"  # pdf | text
     title: str | None = None  # what the document is about, when known (a text's title); the graph uses it
+    meta: dict = field(default_factory=dict, hash=False, compare=False)  # the caller's metadata, kept as given
 
     @property
     def text_pages(self) -> list[Page]:
@@ -33,6 +34,7 @@ class Text:
     title: str
     text: str
     source: str | None = None  # a stable name; a new text under the same source replaces the old one
+    meta: dict = field(default_factory=dict, hash=False, compare=False)  # kept with the document, returned as given
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,7 @@ class DocumentInfo(BaseModel):
     chunks: int
     notes: list[str]
     added_at: float | str | None
+    meta: dict[str, Any] = Field(default_factory=dict, description="metadata given when the document was added")
 
 
 class DocumentList(BaseModel):

@@ -45,3 +45,10 @@ def install(name: Annotated[str, typer.Argument(help="A model name from `ragqa m
         render.install_unverified(rows[name]["problem"])
         raise typer.Exit(1)
     render.installed(name, rows[name].get("path", ""))
+
+
+@models_app.command("path")
+def path(name: Annotated[str, typer.Argument(help="A model name from `ragqa models`.")]) -> None:
+    """Print the verified .gguf file of an installed model (split models are assembled first): what
+    `python -m llama_cpp.server --model` (or another llama.cpp program) loads."""
+    render.plain(str(backends.gguf_file(name, settings())))

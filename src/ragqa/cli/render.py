@@ -45,6 +45,11 @@ def print_json(data: Any) -> None:
     out.print_json(json.dumps(data))
 
 
+def plain(text: str) -> None:
+    """One line of plain text for a shell to capture (a path)."""
+    print(text)  # noqa: T201 - the command's output
+
+
 def plain_json(data: Any) -> None:
     """JSON as plain text, non-ASCII kept (answers and summaries)."""
     print(json.dumps(data, ensure_ascii=False, indent=1))  # noqa: T201 - the command's output

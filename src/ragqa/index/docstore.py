@@ -23,8 +23,12 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS documents (
         doc_id TEXT PRIMARY KEY, filename TEXT NOT NULL, source TEXT NOT NULL, kind TEXT NOT NULL,
-        pages INTEGER NOT NULL, chunks INTEGER NOT NULL, notes TEXT NOT NULL DEFAULT '[]', added_at REAL NOT NULL)""",
+        pages INTEGER NOT NULL, chunks INTEGER NOT NULL, notes TEXT NOT NULL DEFAULT '[]', added_at REAL NOT NULL,
+        meta TEXT NOT NULL DEFAULT '{}')""",
     """CREATE INDEX IF NOT EXISTS documents_source ON documents(source)""",
+    # each page's text as read: a document's whole text for the integrations, and re-splitting without re-reading
+    """CREATE TABLE IF NOT EXISTS pages (
+        doc_id TEXT NOT NULL, number INTEGER NOT NULL, text TEXT NOT NULL, PRIMARY KEY(doc_id, number))""",
     # AUTOINCREMENT: ids are never reused, so a stale FAISS id can never point at someone else's text.
     """CREATE TABLE IF NOT EXISTS chunks (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -91,6 +95,8 @@ class DocStore:
         try:
             for statement in SCHEMA:
                 cur.execute(statement)
+            if "meta" not in {r[1] for r in cur.execute("PRAGMA table_info(documents)")}:
+                cur.execute("ALTER TABLE documents ADD COLUMN meta TEXT NOT NULL DEFAULT '{}'")
             columns = {r[1] for r in cur.execute("PRAGMA table_info(mentions)")}
             if "about" not in columns:
                 cur.execute("ALTER TABLE mentions ADD COLUMN about INTEGER NOT NULL DEFAULT 0")
@@ -139,15 +145,18 @@ class DocStore:
                      chunks: list[Chunk], vectors: np.ndarray,
                      mentions: Iterable[tuple] = (),
                      relations: Iterable[tuple[str, str, str, int]] = (),
-                     replace: Iterable[str] = ()) -> list[int]:
+                     replace: Iterable[str] = (), meta: dict | None = None,
+                     page_texts: Iterable[tuple[int, str]] = ()) -> list[int]:
         """One transaction: the document with its chunks, vectors, FTS rows and graph mentions, or nothing.
 
         `mentions` are (entity, label, type, ordinal[, about]) and `relations` (head, tail, label, ordinal): they
-        refer to chunks by ordinal. `replace` lists doc_ids this one supersedes. Returns the new chunk ids.
+        refer to chunks by ordinal. `replace` lists doc_ids this one supersedes; `meta` is the caller's metadata
+        (JSON), `page_texts` each page's (number, text). Returns the new chunk ids.
         """
         return self.add_documents([dict(doc_id=doc_id, filename=filename, source=source, kind=kind, pages=pages,
                                         notes=notes, chunks=chunks, vectors=vectors, mentions=mentions,
-                                        relations=relations, replace=replace)])[0]
+                                        relations=relations, replace=replace, meta=meta,
+                                        page_texts=page_texts)])[0]
 
     def add_documents(self, docs: list[dict]) -> list[list[int]]:
         """Several documents (each as `add_document`'s arguments) in one transaction: many small texts commit
@@ -165,14 +174,18 @@ class DocStore:
 
     def _add(self, cur: sqlite3.Cursor, *, doc_id: str, filename: str, source: str, kind: str, pages: int,
              notes: list[str], chunks: list[Chunk], vectors: np.ndarray, mentions: Iterable[tuple] = (),
-             relations: Iterable[tuple] = (), replace: Iterable[str] = ()) -> list[int]:
+             relations: Iterable[tuple] = (), replace: Iterable[str] = (), meta: dict | None = None,
+             page_texts: Iterable[tuple[int, str]] = ()) -> list[int]:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         for old in replace:
             self._delete(cur, old)
         cur.execute(
-            "INSERT INTO documents(doc_id, filename, source, kind, pages, chunks, notes, added_at) "
-            "VALUES(?,?,?,?,?,?,?,?)",
-            (doc_id, filename, source, kind, pages, len(chunks), json.dumps(notes), time.time()))
+            "INSERT INTO documents(doc_id, filename, source, kind, pages, chunks, notes, added_at, meta) "
+            "VALUES(?,?,?,?,?,?,?,?,?)",
+            (doc_id, filename, source, kind, pages, len(chunks), json.dumps(notes), time.time(),
+             json.dumps(meta or {}, ensure_ascii=False)))
+        cur.executemany("INSERT INTO pages(doc_id, number, text) VALUES(?,?,?)",
+                        [(doc_id, n, t) for n, t in page_texts])
         ids = []
         for chunk, vec in zip(chunks, vectors, strict=True):
             cur.execute(
@@ -208,26 +221,66 @@ class DocStore:
         cur.execute("DELETE FROM mentions WHERE doc_id=?", (doc_id,))
         cur.execute("DELETE FROM relations WHERE doc_id=?", (doc_id,))
         cur.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
+        cur.execute("DELETE FROM pages WHERE doc_id=?", (doc_id,))
         cur.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
         return ids
 
     def find_documents(self, ref: str) -> list[dict]:
         """A doc_id, a unique doc_id prefix (>= 8 chars) or a file name."""
         rows = self.db.execute(
-            "SELECT doc_id, filename, source, kind, pages, chunks, notes, added_at FROM documents "
+            "SELECT doc_id, filename, source, kind, pages, chunks, notes, added_at, meta FROM documents "
             "WHERE doc_id=? OR filename=? OR source=? OR (length(?) >= 8 AND doc_id LIKE ? || '%')",
             (ref, ref, ref, ref, ref)).fetchall()
         return [self._doc_row(r) for r in rows]
 
     def list_documents(self) -> list[dict]:
-        rows = self.db.execute("SELECT doc_id, filename, source, kind, pages, chunks, notes, added_at FROM documents "
+        rows = self.db.execute("SELECT doc_id, filename, source, kind, pages, chunks, notes, added_at, meta FROM documents "
                                "ORDER BY added_at").fetchall()
         return [self._doc_row(r) for r in rows]
+
+    def documents_from(self, sources: list[str]) -> list[dict]:
+        """The documents with these sources (the integrations' ids), in no particular order."""
+        marks = ",".join("?" * len(sources))
+        rows = self.db.execute("SELECT doc_id, filename, source, kind, pages, chunks, notes, added_at, meta "
+                               f"FROM documents WHERE source IN ({marks})", sources).fetchall() if sources else []
+        return [self._doc_row(r) for r in rows]
+
+    def documents_by_id(self, doc_ids: list[str]) -> dict[str, dict]:
+        marks = ",".join("?" * len(doc_ids))
+        rows = self.db.execute("SELECT doc_id, filename, source, kind, pages, chunks, notes, added_at, meta "
+                               f"FROM documents WHERE doc_id IN ({marks})", doc_ids).fetchall() if doc_ids else []
+        return {r[0]: self._doc_row(r) for r in rows}
+
+    def sources_with_meta(self, key: str, value, prefix: str) -> list[str]:
+        """Sources under `prefix:` whose metadata has `key` == `value` (SQLite's JSON functions)."""
+        return [r[0] for r in self.db.execute(
+            "SELECT source FROM documents WHERE substr(source, 1, length(?)) = ? AND json_extract(meta, ?) = ?",
+            (prefix + ":", prefix + ":", f'$."{key}"', value))]
+
+    def metas(self, doc_ids: list[str]) -> dict[str, dict]:
+        marks = ",".join("?" * len(doc_ids))
+        rows = self.db.execute(f"SELECT doc_id, meta FROM documents WHERE doc_id IN ({marks})", doc_ids) \
+            if doc_ids else []
+        return {d: json.loads(m) for d, m in rows}
+
+    def text_of(self, doc_id: str) -> str:
+        """The document's text as read, pages joined by a blank line (from its chunks for a document stored
+        before pages were kept)."""
+        pages = [r[0] for r in self.db.execute("SELECT text FROM pages WHERE doc_id=? ORDER BY number", (doc_id,))]
+        if pages:
+            return "\n\n".join(pages)
+        rows = self.db.execute("SELECT char_start, char_end, text FROM chunks WHERE doc_id=? ORDER BY ordinal",
+                               (doc_id,)).fetchall()
+        text, end = "", 0
+        for start, stop, body in rows:  # overlapping chunks: keep what the previous one did not cover
+            text += body[max(0, end - start):] if start < end else body
+            end = max(end, stop)
+        return text
 
     @staticmethod
     def _doc_row(r) -> dict:
         return {"doc_id": r[0], "filename": r[1], "source": r[2], "kind": r[3], "pages": r[4], "chunks": r[5],
-                "notes": json.loads(r[6]), "added_at": r[7]}
+                "notes": json.loads(r[6]), "added_at": r[7], "meta": json.loads(r[8])}
 
     # -- chunks ----------------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
