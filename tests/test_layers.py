@@ -15,7 +15,7 @@ LAYERS = {
     "load": 2, "split": 2, "embed": 2, "llm": 2, "index": 2, "graph": 2, "chains": 2,
     "ingest": 3, "retrieve": 3, "summarize": 3, "ray_engine": 3,
     "backends": 4.0, "doctor": 4.1, "collection": 4.2, "eval": 4.3,
-    "api": 5.0, "cli": 5.1, "__main__": 5.2,
+    "api": 5.0, "cli": 5.1, "__main__": 5.2, "integrations": 5.3,
 }
 # the steps that may use another step: the chains and the LLM graph extractor call an LLM; the storage room
 # keeps the derived graph; the pipeline's front ends share nothing else
