@@ -92,14 +92,18 @@ class CollectionHandle:
                 coll.store.delete_documents(doc_ids)
         return len(doc_ids)
 
-    def best_per_document(self, query: str, k: int, mode: str | None) -> list[Hit]:
-        """The best chunk of each of the k best documents (an entry longer than a chunk is split into several)."""
+    def best_per_document(self, query: str, k: int, mode: str | None, prefix: str) -> list[Hit]:
+        """The k best results: an entry added under `prefix` once (its best chunk: a long entry is split into
+        several), each chunk of any other document (a PDF ingested by ragqa) on its own."""
         wanted = max(k * 3, k + 10)
         while True:
             hits = self.search(query, wanted, mode)
+            coll = self.get()
+            rows = coll.store.docs.documents_by_id(list({h.doc_id for h in hits})) if coll is not None else {}
             seen, out = set(), []
             for h in hits:
-                if h.doc_id not in seen:
+                entry = rows.get(h.doc_id, {}).get("source", "").startswith(prefix + ":")
+                if not entry or h.doc_id not in seen:
                     seen.add(h.doc_id)
                     out.append(h)
             if len(out) >= k or len(hits) < wanted:

@@ -105,7 +105,7 @@ class RagqaVectorStore(VectorStore):
         return [doc for doc, _ in self.similarity_search_with_score(query, k, **kwargs)]
 
     def similarity_search_with_score(self, query: str, k: int = 4, **kwargs: Any) -> list[tuple[Document, float]]:
-        hits = self._handle.best_per_document(query, k, kwargs.get("retrieval", "dense"))
+        hits = self._handle.best_per_document(query, k, kwargs.get("retrieval", "dense"), PREFIX)
         coll = self._handle.get()
         if coll is None:
             return []

@@ -199,7 +199,7 @@ class RagqaVectorStore(BasePydanticVectorStore):
             return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
         wanted = k
         while True:
-            hits = self._handle.best_per_document(query.query_str, wanted, mode)
+            hits = self._handle.best_per_document(query.query_str, wanted, mode, PREFIX)
             rows = coll.store.docs.documents_by_id(list({h.doc_id for h in hits}))
             kept = []
             for hit, meta in zip(hits, self._handle.hit_metadata(hits), strict=True):
