@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA ?= $(abspath ../shared/data)
 DEMO_HOME ?= $(CURDIR)/.demo
 
-.PHONY: install llama-cpp demo test bench-ingest bench-chains bench-retrieval bench-answers bench-load bench-threads bench-pdf bench-report reference lint clean
+.PHONY: install llama-cpp demo test bench-ingest bench-chains bench-retrieval bench-answers bench-load bench-threads bench-pdf bench-integrations bench-json bench-report reference lint clean
 
 # llama-cpp-python is built from source with flags from what this CPU really runs (src/ragqa/cpu.py): native
 # where every advertised instruction set executes; on a machine that advertises AMX but refuses it (some VMs:
@@ -99,6 +99,14 @@ bench-threads: install
 
 bench-pdf: install
 	RAGQA_DATA=$(DATA) $(BIN)/python bench/pdf_extractors.py
+
+bench-integrations: install
+	RAGQA_DATA=$(DATA) $(BIN)/python bench/integrations.py --set hotpotqa_train_sample100
+	RAGQA_DATA=$(DATA) $(BIN)/python bench/integrations.py --set squad_v1.1_dev_part_a --limit 500
+
+bench-json: install
+	RAGQA_DATA=$(DATA) $(BIN)/python bench/json_replies.py --model qwen2.5-coder-1.5b --n 20
+	RAGQA_DATA=$(DATA) $(BIN)/python bench/json_replies.py --model smollm2-135m --n 40
 
 # docs/benchmarks.md from bench/results/ (tests/test_reference.py fails when it is stale)
 bench-report: install

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from prometheus_client.parser import text_string_to_metric_families
+
 SAMPLE = r'[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? [0-9.e+-]+'  # name{label="value",...} number
 
 
@@ -16,18 +18,23 @@ def test_health_and_readiness(server):
 
 def test_metrics_are_prometheus_text(server):
     server.client.get("/v1/jobs/does-not-exist")
-    text = server.client.get("/metrics")
-    assert text.headers["content-type"].startswith("text/plain; version=0.0.4")
-    body = text.text
-    # one series per route template, not per id
-    assert re.search(r'ragqa_http_requests_total\{method="GET",route="/v1/jobs/\{job_id\}",status="404"\} \d+', body)
-    assert re.search(r'ragqa_http_request_duration_seconds_bucket\{method="GET",route="/v1/jobs/\{job_id\}",'
-                     r'le="\+Inf"\} \d+', body)
-    assert re.search(r'ragqa_jobs\{kind="ingest",state="succeeded"\} [1-9]', body)
-    for name in ("ragqa_llm_prompt_tokens_total", "ragqa_llm_completion_tokens_total", "ragqa_lane_pending"):
-        assert f"# TYPE {name} " in body
-    for line in body.splitlines():  # every sample line is `name{labels} value`
+    reply = server.client.get("/metrics")
+    assert reply.headers["content-type"].startswith("text/plain; version=")
+    for line in reply.text.splitlines():  # every sample line is `name{labels} value`
         assert line.startswith("#") or re.fullmatch(SAMPLE, line), line
+    families = {f.name: f for f in text_string_to_metric_families(reply.text)}  # Prometheus's own parser
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
+    # one series per route template, not per id
+    assert samples[("ragqa_http_requests_total",
+                    (("method", "GET"), ("route", "/v1/jobs/{job_id}"), ("status", "404")))] >= 1
+    assert samples[("ragqa_http_request_duration_seconds_bucket",
+                    (("le", "+Inf"), ("method", "GET"), ("route", "/v1/jobs/{job_id}")))] >= 1
+    assert samples[("ragqa_jobs", (("kind", "ingest"), ("state", "succeeded")))] >= 1
+    assert families["ragqa_http_request_duration_seconds"].type == "histogram"
+    for name in ("ragqa_llm_prompt_tokens", "ragqa_llm_completion_tokens", "ragqa_rejected"):
+        assert families[name].type == "counter"
+    assert families["ragqa_lane_pending"].type == "gauge"
+    assert not any(name.endswith("_created") for name, _ in samples)
 
 
 def test_openapi_docs_and_the_web_page(server):

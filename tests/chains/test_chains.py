@@ -165,6 +165,11 @@ def test_map_rerank_parse_failures_score_zero_and_abstain(hits, llm):
     ("no score at all", ("no score at all", 0, False)),
     ("", ("", 0, False)),
     ('{"answer": "x", "score": "high"}', ('{"answer": "x", "score": "high"}', 0, False)),
+    # damaged JSON is repaired when the score, its last field, was written ...
+    ("{'answer': 'Paris', 'score': 70}", ("Paris", 70, True)),
+    ('{"found": true, "answer": "Paris", "score": 80,', ("Paris", 80, True)),
+    # ... and not when the reply was cut inside its answer: "Denver Bron" is not an answer
+    ('{"found": true, "answer": "Denver Bron', ('{"found": true, "answer": "Denver Bron', 0, False)),
 ])
 def test_map_rerank_parser(text, expected):
     assert parse(text) == expected

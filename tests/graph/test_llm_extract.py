@@ -47,7 +47,7 @@ def test_names_come_from_the_passage_and_replies_are_cached(passages, llm, tmp_p
 def test_an_unusable_reply_falls_back_to_the_fast_names():
     extractor = LLMExtractor.__new__(LLMExtractor)
     extractor.fast, extractor.max_triples, extractor.max_name_words = FastExtractor(), 8, 8
-    extractor.stats = {"chunks": 0, "unparsed": 0, "triples": 0, "dropped_ungrounded": 0}
+    extractor.stats = {"chunks": 0, "unparsed": 0, "repaired": 0, "triples": 0, "dropped_ungrounded": 0}
     chunk = _chunks("Ada Lovelace worked with Charles Babbage in London in 1843.")[0]
     assert extractor._read("Sure! Here are the triples:", chunk, None) == ([], [])
     assert extractor.stats["unparsed"] == 1
@@ -59,7 +59,22 @@ def test_an_unusable_reply_falls_back_to_the_fast_names():
     assert {m.entity for m in mentions} == {"ada lovelace", "charles babbage", "1843"}  # Paris is not in the text
     assert [m.entity for m in mentions if m.about] == ["ada lovelace"]
     assert extractor.stats["dropped_ungrounded"] == 1
-    assert parse_reply('{"subject": "x", "triples": [') is None
+    assert parse_reply('{"subject": "x", "triples": [', repair=False) is None
+    assert parse_reply('{"subject": "x", "triples": [') == {"subject": "x", "triples": []}
+
+
+def test_a_reply_cut_at_max_tokens_keeps_its_whole_triples_but_not_the_cut_one():
+    extractor = LLMExtractor.__new__(LLMExtractor)
+    extractor.fast, extractor.max_triples, extractor.max_name_words = FastExtractor(), 8, 8
+    extractor.stats = {"chunks": 0, "unparsed": 0, "repaired": 0, "triples": 0, "dropped_ungrounded": 0}
+    chunk = _chunks("Ada Lovelace worked with Charles Babbage in London in 1843.")[0]
+    cut = ('{"subject": "Ada Lovelace", "triples": [{"head": "Ada Lovelace", "relation": "worked with", '
+           '"tail": "Charles Babbage"}, {"head": "Charles Babbage", "relation": "worked in", "tail": "Lond')
+    mentions, triples = extractor._read(cut, chunk, None)
+    # "Lond" is in the passage (inside "London"), so only dropping the last triple keeps it out of the graph
+    assert [(t.head, t.relation, t.tail) for t in triples] == [("ada lovelace", "worked with", "charles babbage")]
+    assert "lond" not in {m.entity for m in mentions}
+    assert extractor.stats["repaired"] == 1 and extractor.stats["unparsed"] == 0
 
 
 def test_llm_triples_are_stored_and_deleted_with_their_document(passages, tmp_path, monkeypatch):

@@ -50,8 +50,14 @@ def clamp(score: int) -> int:
 
 
 def parse(text: str) -> tuple[str, int, bool]:
-    """(answer, score, parsed). JSON first (fences stripped), then 'Answer ... Score: N'."""
-    data = json_object(text)
+    """(answer, score, parsed). JSON first (fences stripped; a damaged object repaired only when its last
+    field, the score, was written, so a reply cut inside its answer is not read as that cut answer), then
+    'Answer ... Score: N'."""
+    data = json_object(text, repair=False)
+    if data is None:
+        data = json_object(text)
+        if data is not None and "score" not in data:
+            data = None
     if data is not None and "answer" in data:
         try:
             return str(data["answer"]).strip(), clamp(int(float(data.get("score", 0)))), True

@@ -53,7 +53,7 @@ def _folded(text: str) -> str:
     return _SPACES.sub(" ", fold(text).casefold())
 
 
-parse_reply = json_object  # the reply's JSON object (a ```json fence or leading prose tolerated), or None
+parse_reply = json_object  # the reply's JSON object (a ```json fence, leading prose, damage tolerated), or None
 
 
 class LLMExtractor:
@@ -69,7 +69,7 @@ class LLMExtractor:
         self.max_triples = max_triples
         self.max_tokens = max_tokens
         self.max_name_words = max_name_words
-        self.stats = {"chunks": 0, "unparsed": 0, "triples": 0, "dropped_ungrounded": 0}
+        self.stats = {"chunks": 0, "unparsed": 0, "repaired": 0, "triples": 0, "dropped_ungrounded": 0}
 
     def extract(self, chunks: list[Chunk], title: str | None = None) -> tuple[list[Mention], list[Triple]]:
         return self.extract_many([(chunks, title)])[0]
@@ -107,10 +107,14 @@ class LLMExtractor:
 
     def _read(self, reply: str, chunk: Chunk, title: str | None) -> tuple[list[Mention], list[Triple]]:
         self.stats["chunks"] += 1
-        data = parse_reply(reply)
+        data = parse_reply(reply, repair=False)
+        cut = data is None
+        if cut:  # damaged, mostly cut at max_tokens: keep the triples written before the damage, not the last one
+            data = parse_reply(reply)
         if data is None:
             self.stats["unparsed"] += 1
             return [], []
+        self.stats["repaired"] += cut
         haystack = _folded(f"{title or ''}\n{chunk.text}")
         mentions: list[Mention] = []
         triples: list[Triple] = []
@@ -118,7 +122,8 @@ class LLMExtractor:
         if subject:
             mentions.append(Mention(subject[0], subject[1], "ENTITY", chunk.ordinal, about=True))
         raw = data.get("triples")
-        for item in (raw if isinstance(raw, list) else [])[: self.max_triples]:
+        items = raw if isinstance(raw, list) else []
+        for item in (items[:-1] if cut else items)[: self.max_triples]:
             if not isinstance(item, dict):
                 continue
             head, tail = self._grounded(item.get("head"), haystack), self._grounded(item.get("tail"), haystack)

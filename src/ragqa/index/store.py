@@ -9,7 +9,6 @@ no settings and imports nothing above the index layer.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from ragqa.errors import EmbedderMismatch
 from ragqa.fsio import read_json, write_json_atomic
@@ -84,27 +84,27 @@ class CollectionStore:
     def writer(self) -> Iterator[None]:
         """The collection's write lock (a file lock: one writer across processes); readers never wait for it."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / ".write.lock", "w") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                log.info("collection %s is being written by another process; waiting", self.name)
-                fcntl.flock(fh, fcntl.LOCK_EX)
-            self._writing = True
-            try:
-                yield
-            finally:
-                self._writing = False
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        lock = FileLock(self.dir / ".write.lock", thread_local=False)  # the collection's, not a thread's
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log.info("collection %s is being written by another process; waiting", self.name)
+            lock.acquire()
+        self._writing = True
+        try:
+            yield
+        finally:
+            self._writing = False
+            lock.release()
 
     def _writer_busy(self) -> bool:
-        with open(self.dir / ".write.lock", "w") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            return False
+        lock = FileLock(self.dir / ".write.lock", thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return True
+        lock.release()
+        return False
 
     # -- the derived vector index -----------------------------------------------------------------------------
     @property

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+import json_repair
+
 Message = dict  # {"role": "system"|"user"|"assistant", "content": str}
 
 
@@ -59,14 +61,22 @@ def approx_message_tokens(llm: LLM, messages: list[Message]) -> int:
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 
 
-def json_object(text: str) -> dict | None:
-    """The JSON object in a reply (a ```json fence and text around it allowed), or None."""
+def json_object(text: str, *, repair: bool = True) -> dict | None:
+    """The JSON object in a reply (a ```json fence and text around it allowed), or None. Strict JSON first; a
+    reply that is not (cut off at max_tokens, a trailing comma, single quotes) goes to `json-repair` unless
+    `repair=False`; it keeps what was written before the damage, so a caller whose last field may be cut checks
+    for it (bench/json_replies.py measures both readings on the models' replies)."""
     body = _FENCE.sub("", text.strip()).strip()
     start, end = body.find("{"), body.rfind("}")
-    if start == -1 or end <= start:
+    if start == -1:
         return None
-    try:
-        data = json.loads(body[start:end + 1])
-    except ValueError:
+    if end > start:
+        try:
+            data = json.loads(body[start:end + 1])
+            return data if isinstance(data, dict) else None
+        except ValueError:
+            pass
+    if not repair:
         return None
-    return data if isinstance(data, dict) else None
+    data = json_repair.loads(body[start:])
+    return data if isinstance(data, dict) and data else None

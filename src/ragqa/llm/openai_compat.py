@@ -1,28 +1,27 @@
 """Any OpenAI-compatible server; in production, vLLM (`vllm serve MODEL` exposes /v1).
 
-Map steps go out concurrently (bounded), so vLLM's continuous batching sees them together. 429/5xx and
-timeouts are retried with exponential backoff. The context window comes from /v1/models (vLLM's
-max_model_len) and token counts from the server's tokenizer (vLLM /tokenize, llama.cpp /extras/tokenize).
+Requests go through the `openai` SDK, which retries 408/409/429/5xx, timeouts and dropped connections with
+jittered exponential backoff (honouring Retry-After) and parses the streams. Map steps go out concurrently
+(bounded), so vLLM's continuous batching sees them together. The context window comes from /v1/models (vLLM's
+max_model_len) and token counts from the server's tokenizer (vLLM /tokenize, llama.cpp /extras/tokenize),
+extension routes the SDK does not know, reached with plain httpx.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import random
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import openai
 
 from ragqa.errors import BackendError
 from ragqa.llm.base import Completion, Message, approx_message_tokens
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
 
 class OpenAICompatLLM:
@@ -33,9 +32,10 @@ class OpenAICompatLLM:
         self.retries = retries
         self.concurrency = max(1, concurrency)
         self._context_window = context_window
-        self._client = httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0),
-                                    headers={"Authorization": f"Bearer {api_key}"},
-                                    limits=httpx.Limits(max_connections=self.concurrency + 2))
+        self._sdk = openai.OpenAI(base_url=self.base_url, api_key=api_key or "EMPTY", timeout=timeout,
+                                  max_retries=retries)
+        self._client = httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0),  # the tokenizer routes
+                                    headers={"Authorization": f"Bearer {api_key}"})
         self._tokenizer_route: str | None = None
         self._json_style: str | None = None  # "json_schema" (vLLM, OpenAI) or "json_object" (llama.cpp)
         self._lock = threading.Lock()
@@ -48,8 +48,8 @@ class OpenAICompatLLM:
     # -- server facts ------------------------------------------------------------------------------
     def _models(self) -> list[dict]:
         if not hasattr(self, "_model_list"):
-            data = self._request("GET", "/models")
-            self._model_list = data.get("data", [])
+            with self._errors("GET /models"):
+                self._model_list = [m.to_dict() for m in self._sdk.models.list().data]
             if not self._model_list:
                 raise BackendError(f"{self.base_url}/models lists no model")
             if not self.model:
@@ -104,29 +104,9 @@ class OpenAICompatLLM:
         return approx_message_tokens(self, messages)
 
     # -- requests ----------------------------------------------------------------------------------
-    def _request(self, method: str, path: str, body: dict | None = None) -> dict:
-        url = self.base_url + path
-        for attempt in range(self.retries + 1):
-            try:
-                r = self._client.request(method, url, json=body)
-                if r.status_code < 400:
-                    return r.json()
-                if r.status_code not in RETRY_STATUS or attempt == self.retries:
-                    raise BackendError(f"{method} {url} -> HTTP {r.status_code}: {r.text[:300]}")
-                delay = float(r.headers.get("retry-after") or 0) or self._backoff(attempt)
-                log.warning("%s %s -> %d; retry %d in %.1fs", method, path, r.status_code, attempt + 1, delay)
-            except (httpx.TimeoutException, httpx.TransportError) as e:
-                if attempt == self.retries:
-                    raise BackendError(f"{method} {url} failed after {attempt + 1} tries: {e}",
-                                       hint="Is the server running? Check RAGQA_LLM__BASE_URL.") from e
-                delay = self._backoff(attempt)
-                log.warning("%s %s: %s; retry %d in %.1fs", method, path, type(e).__name__, attempt + 1, delay)
-            time.sleep(delay)
-        raise AssertionError("unreachable")
-
-    @staticmethod
-    def _backoff(attempt: int) -> float:
-        return min(8.0, 0.25 * 2**attempt) * (0.5 + random.random())
+    def _errors(self, what: str):
+        """The SDK's errors, after its retries, as BackendErrors that say which server and what it answered."""
+        return _SdkErrors(f"{what} at {self.base_url}")
 
     def _body(self, messages, max_tokens, temperature, stop, json_schema=None, stream=False) -> dict:
         self._models()
@@ -153,9 +133,11 @@ class OpenAICompatLLM:
                      "response_format": {"type": "json_schema", "json_schema": {
                          "name": "probe", "schema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}}}}
             try:
-                r = self._client.post(self.base_url + "/chat/completions", json=probe)
-                self._json_style = "json_schema" if r.status_code < 400 else "json_object"
-            except httpx.HTTPError:
+                self._sdk.with_options(max_retries=0).chat.completions.create(**probe)
+                self._json_style = "json_schema"
+            except openai.APIStatusError:
+                self._json_style = "json_object"
+            except openai.APIError:
                 self._json_style = "json_schema"  # unreachable now; the real request will say so
             log.info("structured output style for %s: %s", self.base_url, self._json_style)
 
@@ -164,12 +146,13 @@ class OpenAICompatLLM:
         if json_schema is not None and self._json_style is None:
             self._models()
             self._detect_json_style()
-        data = self._request("POST", "/chat/completions",
-                             self._body(messages, max_tokens, temperature, stop, json_schema))
-        choice = data["choices"][0]
-        usage = data.get("usage") or {}
-        return Completion(choice["message"].get("content") or "", int(usage.get("prompt_tokens", 0)),
-                          int(usage.get("completion_tokens", 0)), choice.get("finish_reason") or "stop")
+        with self._errors("POST /chat/completions"):
+            data = self._sdk.chat.completions.create(**self._body(messages, max_tokens, temperature, stop,
+                                                                  json_schema))
+        choice = data.choices[0]
+        usage = data.usage
+        return Completion(choice.message.content or "", int(usage.prompt_tokens if usage else 0),
+                          int(usage.completion_tokens if usage else 0), choice.finish_reason or "stop")
 
     def complete_many(self, batch: list[list[Message]], **kw) -> list[Completion]:
         if len(batch) <= 1:
@@ -180,19 +163,26 @@ class OpenAICompatLLM:
     def stream(self, messages: list[Message], *, max_tokens: int, temperature: float = 0.0,
                stop: list[str] | None = None) -> Iterator[str]:
         body = self._body(messages, max_tokens, temperature, stop, stream=True)
-        with self._client.stream("POST", self.base_url + "/chat/completions", json=body) as r:
-            if r.status_code >= 400:
-                r.read()
-                raise BackendError(f"streaming request -> HTTP {r.status_code}: {r.text[:300]}")
-            for line in r.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                payload = line[5:].strip()
-                if payload == "[DONE]":
-                    return
-                try:
-                    delta = json.loads(payload)["choices"][0].get("delta", {}).get("content")
-                except (ValueError, KeyError, IndexError):
-                    continue
-                if delta:
-                    yield delta
+        with self._errors("streaming POST /chat/completions"):
+            chunks = self._sdk.chat.completions.create(**body)
+            with chunks:
+                for chunk in chunks:
+                    delta = chunk.choices[0].delta.content if chunk.choices else None
+                    if delta:
+                        yield delta
+
+
+class _SdkErrors:
+    def __init__(self, what: str):
+        self.what = what
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, tb):
+        if isinstance(error, openai.APIStatusError):
+            raise BackendError(f"{self.what} -> HTTP {error.status_code}: {error.response.text[:300]}") from error
+        if isinstance(error, openai.APIConnectionError):  # timeouts too
+            raise BackendError(f"{self.what} failed: {error}",
+                               hint="Is the server running? Check RAGQA_LLM__BASE_URL.") from error
+        return False

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 
 from ragqa import __version__
 from ragqa.api.deps import State
+from ragqa.api.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["operations"])
 
@@ -41,7 +42,7 @@ async def readyz(state: State):
 @router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(state: State):
     """Prometheus text format: request counts and latencies, jobs by state, LLM calls and tokens."""
-    return PlainTextResponse(state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+    return PlainTextResponse(state.metrics.render(), media_type=CONTENT_TYPE)
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
