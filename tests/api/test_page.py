@@ -64,9 +64,16 @@ def test_collections_offered_a_question_answered_and_a_citation_opened_by_keyboa
     page.wait_for_selector(f"#docs td:has-text('{LONG_NAME[:20]}')")
     assert page.input_value("#collection") == "webpage" and page.is_hidden("#new-collection")
 
-    page.evaluate("""() => { window.stages = []; new MutationObserver(() => window.stages.push(
-        document.getElementById('ask-msg').textContent)).observe(document.getElementById('ask-msg'),
-        {childList: true, characterData: true, subtree: true}); }""")
+    # every text the status line held: a callback sees only the last of several changes made in one task,
+    # so the texts replaced in between are read from the mutation records
+    page.evaluate("""() => { window.stages = []; const msg = document.getElementById('ask-msg');
+        new MutationObserver(records => {
+            for (const r of records) {
+                for (const n of r.removedNodes) window.stages.push(n.textContent);
+                if (r.type === 'characterData') window.stages.push(r.oldValue);
+            }
+            window.stages.push(msg.textContent);
+        }).observe(msg, {childList: true, characterData: true, characterDataOldValue: true, subtree: true}); }""")
     page.fill("#question", "Who are the crazy ones?")
     page.select_option("#chain", "stuff")
     page.fill("#k", "1")
