@@ -29,7 +29,6 @@ class OpenAICompatLLM:
                  retries: int = 4, concurrency: int = 8, context_window: int | None = None):
         self.base_url = base_url.rstrip("/")
         self.model = model
-        self.retries = retries
         self.concurrency = max(1, concurrency)
         self._context_window = context_window
         self._sdk = openai.OpenAI(base_url=self.base_url, api_key=api_key or "EMPTY", timeout=timeout,
