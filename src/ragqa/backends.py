@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 from ragqa.errors import ConfigError
@@ -72,7 +73,7 @@ def thread_budget(settings: Settings):
 def llm(settings: Settings):
     """One LLM per configuration per process: the API shares it between requests."""
     cfg = settings.llm
-    key = (cfg.backend, cfg.model, cfg.base_url, cfg.n_ctx)
+    key = (cfg.backend, cfg.model, cfg.base_url, cfg.n_ctx, cfg.prefix_cache)
     with _lock:
         if key in _llms:
             return _llms[key]
@@ -80,7 +81,7 @@ def llm(settings: Settings):
             from ragqa.llm.llamacpp import LlamaCppLLM
 
             instance = LlamaCppLLM(cfg.model, n_ctx=cfg.n_ctx, threads=cfg.threads, budget=thread_budget(settings),
-                                   cache_dir=settings.cache_dir / "models")
+                                   cache_dir=settings.cache_dir / "models", prefix_cache=cfg.prefix_cache)
         elif cfg.backend == "openai":
             from ragqa.llm.openai_compat import OpenAICompatLLM
 
@@ -97,6 +98,26 @@ def llm(settings: Settings):
             raise ConfigError(f"unknown LLM backend '{cfg.backend}'", hint="Known: llamacpp, openai, vllm.")
         _llms[key] = instance
         return instance
+
+
+def llm_loading(settings: Settings) -> Future:
+    """The configured LLM, loaded (and its file verified) in a background thread: `ragqa ask` reads the model
+    while it embeds the question and retrieves, instead of after."""
+    def load():
+        instance = llm(settings)
+        getattr(instance, "load", lambda: None)()
+        return instance
+
+    future: Future = Future()
+
+    def run():
+        try:
+            future.set_result(load())
+        except BaseException as e:  # noqa: BLE001 - delivered to whoever waits for the model
+            future.set_exception(e)
+
+    threading.Thread(target=run, name="ragqa-llm-load", daemon=True).start()
+    return future
 
 
 def models(settings: Settings, *, check: bool = False) -> list[dict]:

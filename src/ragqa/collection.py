@@ -171,6 +171,7 @@ class Collection:
         if not question.strip():
             raise InputError("empty question")
         s = self.settings
+        loading = backends.llm_loading(s) if llm is None else None  # read the model while retrieval runs
         with backends.thread_budget(s).interactive(), steps_heard_by(on_step):
             started = time.perf_counter()
             if hits is None:
@@ -183,7 +184,7 @@ class Collection:
             else:
                 retrieved = len(hits)
             retrieve_seconds = time.perf_counter() - started
-            llm = llm or backends.llm(s)
+            llm = llm or loading.result()
             answer = run_chain(chain or s.chain, question, hits, llm,
                                budget=Budget.for_llm(llm, max_tokens or s.llm.max_tokens),
                                prompts=prompts or Prompts.load(s.prompts_file), on_token=on_token,

@@ -45,6 +45,8 @@ class LLMSettings(BaseModel):
     concurrency: int = Field(8, description="openai backend: requests in flight at once for batched map steps")
     timeout: float = Field(120.0, description="openai backend: seconds per request before a retry")
     retries: int = Field(4, description="openai backend: retries on 429/5xx/timeouts, with exponential backoff")
+    prefix_cache: bool = Field(True, description="llamacpp: evaluate only what a prompt does not share with the "
+                               "previous one (its KV cache); false evaluates every prompt whole")
     threads: int | None = Field(
         None, description="llamacpp threads, fixed; default: chosen per call by the thread budget (docs/threads.md)")
 

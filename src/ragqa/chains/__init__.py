@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ragqa.chains.auto import prefers_map_rerank
+from ragqa.chains.auto import reads_one_fact
 from ragqa.chains.base import Answer, Budget, Trace
 from ragqa.chains.map_reduce import map_reduce
 from ragqa.chains.map_rerank import map_rerank
@@ -40,34 +40,37 @@ def run_chain(name: str, question: str, hits: list[Hit], llm: LLM, *, budget: Bu
     raise ConfigError(f"unknown chain '{name}'", hint=f"Known: {', '.join(CHAINS)}.")
 
 
+REVISED = "\n\nChecked against each source alone: "  # what a stream shows when auto replaces its draft
+
+
 def _auto(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts: Prompts,
           on_token: Callable[[str], None] | None, abstain_below: int, judge: bool = False) -> Answer:
-    """A factoid answered by one chunk: map_rerank reads each chunk; when they found different answers, stuff
-    reads them together and its answer votes among them (the answer is the chunk's span). When map_rerank
-    abstains, stuff's answer stands. Anything else: stuff when it fits, else map_reduce (chains/auto.py)."""
-    if prefers_map_rerank(question, hits):
-        fitting = fits(question, hits, llm, budget, prompts)
-        together: list[Answer] = []
-
-        def second_reading() -> str | None:
-            together.append(stuff(question, hits, llm, budget, prompts))
-            return together[0].answer
-
-        first = map_rerank(question, hits, llm, budget, prompts, abstain_below=abstain_below, judge=judge,
-                           vote=second_reading if fitting else None)
-        if not first.abstained:
-            if together:
-                first.trace.steps[1:1] = together[0].trace.steps  # after the rerank calls, before any judge
-            first.chain = "auto:map_rerank"
-            if on_token:
-                on_token(first.answer)
-            return first
-        name = "stuff" if fitting else "map_reduce"  # no chunk held the answer alone: read them together
-        answer = run_chain(name, question, hits, llm, budget=budget, prompts=prompts, on_token=on_token)
-        answer.trace.steps[:0] = first.trace.steps
-        answer.chain = f"auto:map_rerank>{name}"
+    """One call for almost every question (chains/auto.py): stuff, in JSON for a question that asks for one fact.
+    Only when that draft says the chunks do not hold the answer, or no chunk holds the answer it wrote, does each
+    chunk answer alone (map_rerank, the draft voting among the chunks' answers). Chunks that do not fit one
+    prompt: map_reduce. A stream shows the draft as it is written; a replaced draft is followed by REVISED and
+    the answer that replaced it."""
+    structured = reads_one_fact(question, llm)
+    if not fits(question, hits, llm, budget, prompts, structured=structured):
+        answer = map_reduce(question, hits, llm, budget, prompts, on_token=on_token)
+        answer.chain = "auto:map_reduce"
         return answer
-    name = "stuff" if fits(question, hits, llm, budget, prompts) else "map_reduce"
-    answer = run_chain(name, question, hits, llm, budget=budget, prompts=prompts, on_token=on_token)
-    answer.chain = f"auto:{name}"
-    return answer
+    draft = stuff(question, hits, llm, budget, prompts, on_token=on_token, structured=structured)
+    draft.chain = "auto:stuff"
+    if not structured or draft.detail["grounded"]:
+        return draft
+    found = draft.detail["found"]
+    checked = map_rerank(question, hits, llm, budget, prompts, abstain_below=abstain_below, judge=judge,
+                         vote=draft.detail["draft"] if found else None)
+    checked.trace.steps[:0] = draft.trace.steps
+    if checked.abstained and found:  # no chunk alone found an answer either: the draft stands, unsupported
+        draft.trace = checked.trace
+        draft.chain = "auto:stuff>map_rerank"
+        return draft
+    checked.chain = "auto:stuff>map_rerank"
+    checked.detail["draft"] = draft.detail["draft"]
+    if on_token and found and checked.answer != draft.answer:
+        on_token(REVISED + checked.answer)
+    elif on_token and not found:
+        on_token(checked.answer)
+    return checked

@@ -1,12 +1,11 @@
-"""`auto`: pick the chain per question from its shape and from what retrieval found.
+"""`auto`: one LLM call unless a cheap check says more will help.
 
-Measured with the 1.5B (docs/answers.md): for a short factual question whose answer sits in one chunk,
-map_rerank (one chunk's answer, chosen on evidence) beats stuffing k chunks, because the model no longer mixes
-neighbouring chunks; but its evidence ties across chunks that each name a plausible answer, and stuff's reading
-of all of them together settles those ties better than the retrieval rank. So when the chunks' answers differ,
-stuff reads them together and its answer votes among them (chains/__init__.py, map_rerank.voted). A question that needs two
-chunks (a bridge the graph expanded to, a comparison of two things) needs them in one prompt: stuff. Everything
-else keeps LangChain's rule: stuff when it fits, else map_reduce.
+The default answers in one stuff call. A question that asks for one fact (a name, number, date, place; by its
+shape) gets stuff's JSON reading: the model's verdict ("found") comes with its answer, and the answer is checked
+against the chunks for free. Only a draft that says the chunks do not hold the answer, or whose answer no chunk
+holds word for word, pays for more calls: each chunk answers alone (map_rerank) and the draft votes among their
+answers. Measured on held-out questions the rules were not decided on (docs/answers.md, bench/auto_chain.py):
+on CPU every call is seconds a user waits, and the calls map_rerank spent on every factoid bought nothing there.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from __future__ import annotations
 import re
 
 from ragqa.cjk import CJK_CHAR
-from ragqa.types import Hit
+from ragqa.llm.base import LLM
 
 # A factoid asks for one name, number, date or place. Questions asking for reasons, processes, lists,
 # summaries or comparisons are not factoids, whatever word they start with.
@@ -40,12 +39,7 @@ def is_factoid(question: str) -> bool:
     return len(q.split()) <= 30 and bool(_FACTOID_EN.match(q)) and not _NOT_FACTOID_EN.search(q)
 
 
-def needs_several_chunks(hits: list[Hit]) -> bool:
-    """The graph expanded the ranking: the evidence is a chain of chunks, not one."""
-    return any(h.source == "graph" for h in hits)
-
-
-def prefers_map_rerank(question: str, hits: list[Hit]) -> bool:
-    """Also for a single chunk: map_rerank's extractive JSON reading beat stuff's on the same one paragraph
-    (SQuAD held-out 100 with the gold paragraphs, `ragqa eval --retrieval gold`: 74 against 65 EM)."""
-    return bool(hits) and is_factoid(question) and not needs_several_chunks(hits)
+def reads_one_fact(question: str, llm: LLM) -> bool:
+    """stuff reads this question in JSON (and its answer is checked): a factoid, on a backend that can
+    constrain its output to a schema."""
+    return llm.supports_json and is_factoid(question)

@@ -62,6 +62,7 @@ class Step:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    cached_tokens: int = 0  # prompt tokens the backend's KV cache already held (not evaluated again)
     max_prompt_tokens: int = 0  # the largest single prompt: tests check it against the window
     cut: int = 0  # replies that stopped at their token limit, mid-answer ("length")
     detail: dict = field(default_factory=dict)
@@ -70,6 +71,7 @@ class Step:
         self.calls += len(completions)
         for c in completions:
             self.prompt_tokens += c.prompt_tokens
+            self.cached_tokens += c.cached_tokens
             self.completion_tokens += c.completion_tokens
             self.max_prompt_tokens = max(self.max_prompt_tokens, c.prompt_tokens)
             self.cut += c.finish_reason == "length"
@@ -93,6 +95,7 @@ class Trace:
     def totals(self) -> dict:
         return {"calls": sum(s.calls for s in self.steps),
                 "prompt_tokens": sum(s.prompt_tokens for s in self.steps),
+                "cached_tokens": sum(s.cached_tokens for s in self.steps),
                 "completion_tokens": sum(s.completion_tokens for s in self.steps),
                 "seconds": round(sum(s.seconds for s in self.steps), 3),
                 "max_prompt_tokens": max((s.max_prompt_tokens for s in self.steps), default=0),
@@ -223,12 +226,13 @@ def call(llm: LLM, messages: list[Message], budget: Budget, step: Step, *,
         completion = llm.complete(messages, max_tokens=room, json_schema=json_schema)
     else:
         parts = []
-        for delta in llm.stream(messages, max_tokens=room):
+        for delta in llm.stream(messages, max_tokens=room, json_schema=json_schema):
             parts.append(delta)
             on_token(delta)
         text = "".join(parts)
         used = llm.count_tokens(text) if text else 0
-        completion = Completion(text, prompt_tokens, used, "length" if used >= room else "stop")
+        completion = Completion(text, prompt_tokens, used, "length" if used >= room else "stop",
+                                int(getattr(llm, "last_cached_tokens", 0) or 0))
     step.add([completion])
     return completion
 

@@ -161,7 +161,8 @@ def evidence(score: int, found: bool, supported: float, rank: int) -> float:
     return min(1.0, score / 100 * (0.4 + 0.6 * supported) + 0.1 / (1 + rank))
 
 
-def _where(hit: Hit, answer: str) -> Hit:
+def locate(hit: Hit, answer: str) -> Hit:
+    """The hit narrowed to the chunk of its passage where the answer stands (the whole hit if nowhere)."""
     at = hit.text.find(quote(answer, hit.text)) if hit.parts else -1
     return hit.matched(at if at >= 0 else None)
 
@@ -291,9 +292,9 @@ def map_rerank(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts
     text = NOT_FOUND if abstained else quote(best["answer"], winner.text)
     # Every chunk that found the same answer supports it ("Patriots" and "New England Patriots", "2" and "two"
     # too): cite them all, the winner first, each by the chunk (of a passage) where the answer stands.
-    agreeing = [_where(hits[s["rank"]], s["answer"]) for s in scored
+    agreeing = [locate(hits[s["rank"]], s["answer"]) for s in scored
                 if s is not best and s["found"] and not abstained and agreement(s["answer"], best["answer"])]
-    winner = winner if abstained else _where(winner, text)
+    winner = winner if abstained else locate(winner, text)
     if on_token:
         on_token(text)
     return Answer(text, cite([winner, *agreeing]), "map_rerank", trace, abstained=abstained,

@@ -24,6 +24,10 @@ class Prompts:
     # 51 -> 56 with the question last and alone (docs/answers.md).
     stuff_context: str = "\n----------------\n{context}"
     stuff: str = "{question}"
+    # stuff for a question that asks for one fact (chains/auto.py): the same layout, and the reply is JSON whose
+    # `found` is the model's verdict and whose `answer` is checked against the chunks before it is trusted.
+    stuff_json: str = ('{question}\nReply with JSON: {{"found": true if the sources contain the answer, '
+                       '"answer": the answer}}.')
     map: str = ("Use the following portion of a long document to see if any of the text is relevant to answer the "
                 "question. Return any relevant text verbatim. If nothing is relevant, reply with NONE.\n"
                 "{context}\nQuestion: {question}\nRelevant text, if any:")

@@ -118,6 +118,7 @@ def short_answer_prompts(prompts: Prompts, language: str = "en") -> Prompts:
     context's words, not the shortest phrase."""
     short = short_instruction(language)
     out = replace(prompts, cite="", stuff=prompts.stuff.replace("{question}", "{question}" + short),
+                  stuff_json=prompts.stuff_json.replace("{question}", "{question}" + short),
                   combine=(prompts.combine.replace("FINAL ANSWER:", short.strip() + "\nFINAL ANSWER:")
                            if "FINAL ANSWER:" in prompts.combine
                            else prompts.combine.replace("{question}", "{question}" + short)),

@@ -19,6 +19,9 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str = "stop"
+    # prompt tokens the backend did not evaluate again: llama.cpp's KV cache kept the prefix it shares with the
+    # previous call; vLLM's prefix cache reports them as usage.prompt_tokens_details.cached_tokens
+    cached_tokens: int = 0
 
 
 @runtime_checkable
@@ -45,7 +48,7 @@ class LLM(Protocol):
         ...
 
     def stream(self, messages: list[Message], *, max_tokens: int, temperature: float = 0.0,
-               stop: list[str] | None = None) -> Iterator[str]: ...
+               stop: list[str] | None = None, json_schema: dict | None = None) -> Iterator[str]: ...
 
     @property
     def supports_json(self) -> bool: ...

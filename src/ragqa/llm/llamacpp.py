@@ -79,9 +79,12 @@ class LlamaCppLLM:
     """Loaded on first use; one generation at a time (llama.cpp contexts are not re-entrant)."""
 
     def __init__(self, model: str = "smollm2-135m", *, n_ctx: int = 8192, threads: int | None = None, seed: int = 0,
-                 cache_dir: Path | None = None, budget: ThreadBudget | None = None):
+                 cache_dir: Path | None = None, budget: ThreadBudget | None = None, prefix_cache: bool = True):
         """`threads` fixes the thread count; None lets the thread budget choose it before every generation
-        (all free cores, one while batch work runs beside it)."""
+        (all free cores, one while batch work runs beside it). `prefix_cache`: llama.cpp keeps the KV cache of
+        the previous prompt and evaluates only what follows the prefix a new prompt shares with it (the chat
+        template, the instructions, the question before each chunk); False evaluates every prompt whole (what
+        bench/prefix_cache.py compares against)."""
         self.path = gguf_path(model, cache_dir)
         self.cache_dir = cache_dir
         self.name = model if "/" not in model else self.path.stem
@@ -90,7 +93,10 @@ class LlamaCppLLM:
         self.budget = budget
         self.threads = threads or 1  # what the context was created with; adjusted per call
         self.seed = seed
+        self.prefix_cache = prefix_cache
         self._llama = None
+        self._evaluated: list[int] = []  # prompt tokens llama.cpp evaluated, per generation (see _counting)
+        self.last_cached_tokens = 0  # of the latest generation; a stream has no usage to carry it
         self._lease: Path | None = None  # the budget's `llm` lease while a generation runs
         self._lock = threading.RLock()  # re-entrant: complete() holds it and may trigger the first load
 
@@ -115,9 +121,36 @@ class LlamaCppLLM:
                     if 0 < trained < self.requested_ctx:  # never allocate past what the model was trained on
                         del llama
                         llama = load(trained)
+                    self._count_evaluations(llama)
                     self._llama = llama
                     _loaded.add(self)
         return self._llama
+
+    def _count_evaluations(self, llama) -> None:
+        """Record how many prompt tokens each generation really evaluates: llama-cpp-python's `generate` skips
+        the prefix the KV cache already holds and passes the rest to `eval` in one call, then one token per call
+        while it decodes. The first `eval` of a generation is its prompt."""
+        evaluate = llama.eval
+
+        def counting(tokens):
+            if self._evaluated and self._evaluated[-1] < 0:  # the first eval since `_fresh_generation`
+                self._evaluated[-1] = len(tokens)
+            return evaluate(tokens)
+
+        llama.eval = counting
+
+    def _fresh_generation(self, llama) -> None:
+        if not self.prefix_cache:
+            llama.reset()  # nothing kept: the whole prompt is evaluated again
+        self._evaluated.append(-1)
+
+    def _cached(self, prompt_tokens: int) -> int:
+        evaluated = self._evaluated.pop() if self._evaluated else -1
+        return max(0, prompt_tokens - evaluated) if evaluated >= 0 else prompt_tokens  # -1: the prompt was cached
+
+    def load(self) -> None:
+        """Verify and load the model now (it loads on first use otherwise)."""
+        _ = self.llama
 
     def close(self) -> None:
         with self._lock:
@@ -195,27 +228,38 @@ class LlamaCppLLM:
             kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
         with self._lock, self._generating():
             llama = self.llama
+            self._fresh_generation(llama)
             try:
                 out = llama.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=temperature,
                                                    stop=stop, seed=self.seed, **kwargs)
             except ValueError as e:  # e.g. "Requested tokens exceed context window"
+                self._evaluated.clear()
                 raise BackendError(f"llama.cpp refused the prompt: {e}") from e
+            usage = out.get("usage", {})
+            cached = self.last_cached_tokens = self._cached(usage.get("prompt_tokens", 0))
         choice = out["choices"][0]
-        usage = out.get("usage", {})
         return Completion(choice["message"]["content"] or "", usage.get("prompt_tokens", 0),
-                          usage.get("completion_tokens", 0), choice.get("finish_reason") or "stop")
+                          usage.get("completion_tokens", 0), choice.get("finish_reason") or "stop", cached)
 
     def complete_many(self, batch: list[list[Message]], **kw) -> list[Completion]:
         return [self.complete(messages, **kw) for messages in batch]
 
     def stream(self, messages: list[Message], *, max_tokens: int, temperature: float = 0.0,
-               stop: list[str] | None = None) -> Iterator[str]:
+               stop: list[str] | None = None, json_schema: dict | None = None) -> Iterator[str]:
+        kwargs = {}
+        if json_schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
         with self._lock, self._generating():
-            for n, part in enumerate(self.llama.create_chat_completion(
-                    messages=messages, max_tokens=max_tokens, temperature=temperature, stop=stop, seed=self.seed,
-                    stream=True)):
-                delta = part["choices"][0].get("delta", {}).get("content")
-                if delta:
-                    yield delta
-                if n % 8 == 7:  # batch work may have resumed (or paused) since the last look
-                    self._set_threads()
+            llama = self.llama
+            self._fresh_generation(llama)
+            try:
+                for n, part in enumerate(llama.create_chat_completion(
+                        messages=messages, max_tokens=max_tokens, temperature=temperature, stop=stop, seed=self.seed,
+                        stream=True, **kwargs)):
+                    delta = part["choices"][0].get("delta", {}).get("content")
+                    if delta:
+                        yield delta
+                    if n % 8 == 7:  # batch work may have resumed (or paused) since the last look
+                        self._set_threads()
+            finally:
+                self.last_cached_tokens = self._cached(self.count_messages(messages))

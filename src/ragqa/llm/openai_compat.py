@@ -150,8 +150,10 @@ class OpenAICompatLLM:
                                                                   json_schema))
         choice = data.choices[0]
         usage = data.usage
+        details = getattr(usage, "prompt_tokens_details", None) if usage else None
         return Completion(choice.message.content or "", int(usage.prompt_tokens if usage else 0),
-                          int(usage.completion_tokens if usage else 0), choice.finish_reason or "stop")
+                          int(usage.completion_tokens if usage else 0), choice.finish_reason or "stop",
+                          int(getattr(details, "cached_tokens", 0) or 0))
 
     def complete_many(self, batch: list[list[Message]], **kw) -> list[Completion]:
         if len(batch) <= 1:
@@ -160,8 +162,11 @@ class OpenAICompatLLM:
             return list(pool.map(lambda m: self.complete(m, **kw), batch))
 
     def stream(self, messages: list[Message], *, max_tokens: int, temperature: float = 0.0,
-               stop: list[str] | None = None) -> Iterator[str]:
-        body = self._body(messages, max_tokens, temperature, stop, stream=True)
+               stop: list[str] | None = None, json_schema: dict | None = None) -> Iterator[str]:
+        if json_schema is not None and self._json_style is None:
+            self._models()
+            self._detect_json_style()
+        body = self._body(messages, max_tokens, temperature, stop, json_schema, stream=True)
         with self._errors("streaming POST /chat/completions"):
             chunks = self._sdk.chat.completions.create(**body)
             with chunks:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from ragqa import cpu
 from ragqa.errors import ConfigError
 
 CHUNK = 8 << 20
@@ -154,10 +155,27 @@ _verified: dict[Path, str] = {}
 _lock = threading.Lock()
 
 
-def verify(path: Path, sha256: str, *, name: str, hint: str) -> Path:
-    """Hash the whole file once per process before its first load."""
+VERDICTS = "gguf-verified.json"  # under the models cache: files whose whole hash matched, by identity
+
+
+def identity(path: Path, sha256: str) -> str:
+    """The file as the OS last saw it written: any write, rename over it or touch changes its ctime (which no
+    user can set back), so a file whose identity is unchanged still has the bytes that were hashed."""
+    st = path.stat()
+    blob = f"{path.resolve()}|{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{sha256}"
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def verify(path: Path, sha256: str, *, name: str, hint: str, store: Path | None = None, force: bool = False) -> Path:
+    """Hash the whole file before its first load, once per file: the verdict is kept in `store` (the models
+    cache) by the file's identity, so a later process loads a file it has not seen change without reading its
+    gigabyte again (about a second warm, many cold). `force` hashes anyway (`ragqa models --check`)."""
     with _lock:
-        if _verified.get(path) == sha256:
+        if _verified.get(path) == sha256 and not force:
+            return path
+        key = identity(path, sha256)
+        if store is not None and not force and (cpu.remembered(store / VERDICTS, key) or {}).get("ok"):
+            _verified[path] = sha256
             return path
         actual, size = sha256_of([path])
         if actual != sha256:
@@ -165,39 +183,46 @@ def verify(path: Path, sha256: str, *, name: str, hint: str) -> Path:
                               f"sha256 {actual[:16]}..., expected {sha256[:16]}...)",
                               hint=hint.replace("Install it", "Reinstall it"))
         _verified[path] = sha256
+        if store is not None:
+            cpu.remember(store / VERDICTS, key, {"ok": True, "path": str(path)})
         return path
 
 
-def resolve_split(parts: list[Path], sha256: str, cache_dir: Path, *, name: str, hint: str) -> Path:
-    """The assembled file in the cache: built if absent, always verified before first use in this process."""
+def _assembled(parts: list[Path], dest: Path, sha256: str, cache_dir: Path, *, name: str, hint: str) -> Path:
+    assemble(parts, dest, sha256, name=name, hint=hint)
+    _verified[dest] = sha256  # hashed while it was written
+    cpu.remember(cache_dir / VERDICTS, identity(dest, sha256), {"ok": True, "path": str(dest)})
+    return dest
+
+
+def resolve_split(parts: list[Path], sha256: str, cache_dir: Path, *, name: str, hint: str,
+                  force: bool = False) -> Path:
+    """The assembled file in the cache: built if absent, verified before first use (see `verify`)."""
     dest = cache_dir / "gguf" / f"{name}-{sha256[:16]}.gguf"
     with _lock:
         if not dest.exists():
-            assemble(parts, dest, sha256, name=name, hint=hint)
-            _verified[dest] = sha256  # hashed while it was written
-            return dest
+            return _assembled(parts, dest, sha256, cache_dir, name=name, hint=hint)
     try:
-        return verify(dest, sha256, name=name, hint=hint)
+        return verify(dest, sha256, name=name, hint=hint, store=cache_dir, force=force)
     except ConfigError:
         # A damaged cache copy is rebuilt from the installed parts (which are checked on the way).
         dest.unlink(missing_ok=True)
         with _lock:
-            assemble(parts, dest, sha256, name=name, hint=hint)
-            _verified[dest] = sha256
-        return dest
+            return _assembled(parts, dest, sha256, cache_dir, name=name, hint=hint)
 
 
-def gguf_path(name_or_path: str, cache_dir: Path | None = None) -> Path:
+def gguf_path(name_or_path: str, cache_dir: Path | None = None, *, force: bool = False) -> Path:
     """A registry name or a path to a .gguf file -> a verified file llama.cpp can load.
-    Split models are assembled under `cache_dir`/gguf (ragqa passes Settings.cache_dir/models)."""
+    Split models are assembled under `cache_dir`/gguf (ragqa passes Settings.cache_dir/models); `force`
+    hashes the file even when it was verified before and has not changed since."""
     if name_or_path in MODELS:
         model = MODELS[name_or_path]
         paths = part_paths(model)
         hint = install_hint(model)
-        if model.file:
-            return verify(paths[0], model.sha256, name=model.name, hint=hint)
         cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "ragqa" / "models"
-        return resolve_split(paths, model.sha256, cache, name=model.name, hint=hint)
+        if model.file:
+            return verify(paths[0], model.sha256, name=model.name, hint=hint, store=cache, force=force)
+        return resolve_split(paths, model.sha256, cache, name=model.name, hint=hint, force=force)
     path = Path(name_or_path).expanduser()
     if path.suffix == ".gguf" and path.is_file():
         return path
@@ -216,7 +241,7 @@ def status(cache_dir: Path | None = None, *, check: bool = False) -> list[dict]:
             part_paths(model)
             row["installed"] = True
             if check:
-                path = gguf_path(model.name, cache_dir)
+                path = gguf_path(model.name, cache_dir, force=True)
                 row["verified"] = True
                 row["path"] = str(path)
         except ConfigError as e:
