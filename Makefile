@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA ?= $(abspath ../shared/data)
 DEMO_HOME ?= $(CURDIR)/.demo
 
-.PHONY: install llama-cpp demo test bench-ingest bench-chains bench-retrieval bench-answers bench-load bench-threads bench-pdf bench-integrations bench-json bench-report reference lint clean
+.PHONY: install llama-cpp demo test bench-ingest bench-chains bench-retrieval bench-answers bench-load bench-threads bench-pdf bench-integrations bench-json bench-latency bench-report reference lint clean
 
 # llama-cpp-python is built from source with flags from what this CPU really runs (src/ragqa/cpu.py): native
 # where every advertised instruction set executes; on a machine that advertises AMX but refuses it (some VMs:
@@ -107,6 +107,11 @@ bench-integrations: install
 bench-json: install
 	RAGQA_DATA=$(DATA) $(BIN)/python bench/json_replies.py --model qwen2.5-coder-1.5b --n 20
 	RAGQA_DATA=$(DATA) $(BIN)/python bench/json_replies.py --model smollm2-135m --n 40
+
+# The default chain against one stuff call, time to first token, the prefix cache, `ragqa ask` start-up (~25 min)
+bench-latency: install
+	$(BIN)/ragqa models install qwen2.5-coder-1.5b
+	RAGQA_DATA=$(DATA) $(BIN)/python bench/latency.py
 
 # docs/benchmarks.md from bench/results/ (tests/test_reference.py fails when it is stale)
 bench-report: install

@@ -116,9 +116,15 @@ def test_cached_llm_resumes_without_calling_the_model(llm, tmp_path):
     messages = [{"role": "user", "content": "Name a colour."}]
     first = cached.complete(messages, max_tokens=8)
     batch = cached.complete_many([messages, [{"role": "user", "content": "Name a fruit."}]], max_tokens=8)
-    assert (cached.hits, cached.misses) == (1, 2) and batch[0] == first
+    assert (cached.hits, cached.misses) == (1, 2) and _reply(batch[0]) == _reply(first)
     again = CachedLLM(llm, tmp_path / "cache.sqlite")  # a new run over the same file
-    assert again.complete(messages, max_tokens=8) == first and (again.hits, again.misses) == (1, 0)
+    assert _reply(again.complete(messages, max_tokens=8)) == _reply(first) and (again.hits, again.misses) == (1, 0)
+    # the KV-cache count belongs to the run that evaluated the prompt, not to the reply: a replay evaluated nothing
+    assert again.complete(messages, max_tokens=8).cached_tokens == 0
+
+
+def _reply(c):
+    return c.text, c.prompt_tokens, c.completion_tokens, c.finish_reason
 
 
 @pytest.mark.slow

@@ -3,6 +3,8 @@
 Greedy decoding makes a reply a function of its key, so an interrupted evaluation, graph extraction or
 summary resumes without redoing a call, and two chains that send the same prompt pay for it once.
 `CachedLLM` wraps an LLM with it; the summariser reads and writes it directly to report progress on hits.
+A reply's `cached_tokens` is not kept: it says how much of the prompt the model's KV cache held in the run that
+evaluated it, so a replay (which evaluates nothing) reports 0.
 """
 
 from __future__ import annotations
