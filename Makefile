@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA ?= $(abspath ../shared/data)
 DEMO_HOME ?= $(CURDIR)/.demo
 
-.PHONY: install llama-cpp demo test bench-ingest bench-chains bench-retrieval bench-answers bench-load bench-threads bench-pdf bench-integrations bench-json bench-latency bench-report reference lint clean
+.PHONY: install llama-cpp demo test bench-ingest bench-chains bench-retrieval bench-answers bench-load bench-threads bench-pdf bench-integrations bench-json bench-latency bench-scale bench-rules bench-report reference lint clean
 
 # llama-cpp-python is built from source with flags from what this CPU really runs (src/ragqa/cpu.py): native
 # where every advertised instruction set executes; on a machine that advertises AMX but refuses it (some VMs:
@@ -112,6 +112,14 @@ bench-json: install
 bench-latency: install
 	$(BIN)/ragqa models install qwen2.5-coder-1.5b
 	RAGQA_DATA=$(DATA) $(BIN)/python bench/latency.py
+
+# Each answer-cleaning rule off in turn on the default chain's held-out samples (replies from the eval cache)
+bench-rules: install
+	RAGQA_DATA=$(DATA) $(BIN)/python bench/rules.py
+
+# Collections of 100k and 1M chunks: search p50/p95 per mode, HNSW/IVF recall against exact, ingest memory
+bench-scale: install
+	RAGQA_DATA=$(DATA) $(BIN)/python bench/scale.py
 
 # docs/benchmarks.md from bench/results/ (tests/test_reference.py fails when it is stale)
 bench-report: install

@@ -132,8 +132,11 @@ def answers() -> list[str]:
            "`auto`, short-answer prompts; SQuAD's official normalisation, character F1 for Chinese; method: "
            "[answers.md](answers.md)). `cited gold` is the share of correct answers citing a gold paragraph. "
            "`--retrieval gold` (files `answers_gold_<set>.json`) hands the chains the gold paragraphs instead: the "
-           "reading ceiling with retrieval's errors taken out. `ragqa eval --json` records no machine; the scores "
-           "do not depend on its speed.", ""]
+           "reading ceiling with retrieval's errors taken out. tokens/q counts prompt and reply tokens; s/q is the "
+           "wall time of the run, the chains answering each question in the order listed, so a prompt an earlier "
+           "chain already sent (auto's map_rerank calls, later map_rerank's own) is replayed from the eval's cache "
+           "in ~0 s: compare seconds in the next section, measured with empty caches. `ragqa eval --json` records "
+           "no machine.", ""]
     rows, commands = [], []
     for stem, label in ANSWER_SETS:
         for prefix, kind in (("answers", "retrieved"), ("answers_gold", "gold paragraphs")):
@@ -145,10 +148,10 @@ def answers() -> list[str]:
                 r = d[chain]
                 rows.append([label, chosen(d.get("_run", {})), kind, chain, r["em"], r["f1"],
                              r.get("cited_gold_when_correct", ""), r.get("llm_calls_per_q", ""),
-                             r.get("tokens_per_q", "")])
+                             r.get("tokens_per_q", ""), r.get("s_per_q", "")])
             commands.append("    " + eval_command(f"{prefix}_{stem}", d.get("_run", {}), chains))
     out += table(["set", "questions", "context", "chain", "EM", "F1", "cited gold (correct)", "calls/q",
-                  "tokens/q"], rows)
+                  "tokens/q", "s/q"], rows)
     return out + ["The commands that write these files:", "", *commands, ""]
 
 
@@ -268,13 +271,104 @@ def json_replies() -> list[str]:
     return out
 
 
+def latency() -> list[str]:
+    d = load("latency")
+    if d is None:
+        return []
+    out = ["## How long an answer takes on CPU", "",
+           "`make bench-latency` writes `bench/results/latency.json`; measured " + machine(d.get("machine"))
+           + f", model {d['model']}, k={d['k']}. Each question retrieved once, then answered by `auto` and by one "
+           "bare `stuff` call on the same chunks, in turns, the KV cache emptied before each answer; TTFT is the "
+           "time from the start of the answer to its first streamed token.", ""]
+    rows = []
+    for name, label in (("demo", "the demo question (NIKE 10-K)"), ("squad", "SQuAD dev")):
+        r = d[name]
+        sel = r.get("selection")
+        what = label + (f", {r['auto']['n']} questions (--offset {sel['offset']} --sample {sel['sample']} "
+                        f"--seed {sel['seed']})" if sel else f", {r['auto']['n']} answers each")
+        for chain in ("auto", "stuff"):
+            c = r[chain]
+            rows.append([what, chain, c["p50_s"], c["p95_s"], c["ttft_p50_s"], c["calls_per_q"],
+                         c["prompt_tokens_per_q"], r["auto_over_stuff_p50"] if chain == "auto" else ""])
+    out += table(["questions", "chain", "p50 s", "p95 s", "TTFT p50 s", "calls/q", "prompt tokens/q",
+                  "auto / stuff p50"], rows)
+    p = d["prefix_cache"]
+    rows = [[chain, v["with"]["prompt_tokens_per_q"], v["without"]["evaluated_per_q"], v["with"]["evaluated_per_q"],
+             f"{100 * v['evaluated_saved']:.0f}%", v["without"]["p50_s"], v["with"]["p50_s"]]
+            for chain, v in p.items() if isinstance(v, dict)]
+    out += [f"Prompt tokens llama.cpp evaluates per question, its KV cache kept between the calls of one answer "
+            f"(`RAGQA_LLM__PREFIX_CACHE=true`, the default) or not, on the first {p['questions']} of those SQuAD "
+            "questions:", ""]
+    out += table(["chain", "prompt tokens/q", "evaluated without the cache", "evaluated with it", "saved",
+                  "p50 s without", "p50 s with"], rows)
+    st = d["startup"]
+    out += [f"`ragqa ask` in a fresh process until its first LLM call (median of {st['runs']}): "
+            f"{st['hash_every_process_s']:.1f} s when the model file is hashed (every process before verdicts were "
+            f"kept; now the first after an install or a change of the file), {st['verdict_kept_s']:.1f} s with the "
+            "verdict kept (the model loads in a thread while the question is retrieved).", ""]
+    return out
+
+
+def rules() -> list[str]:
+    d = load("rules")
+    if d is None:
+        return []
+    out = ["## The answer-cleaning rules, switched off one at a time", "",
+           "`.venv/bin/python bench/rules.py` writes `bench/results/rules.json`: `ragqa eval --answers` (k=3) on the "
+           "held-out samples of the default chain, each rule of the chains off in turn, the replies from the eval's "
+           "cache (the rules act on replies already made).", ""]
+    rows = []
+    for st in d["sets"].values():
+        sel = st["selection"]
+        for variant, r in st["rows"].items():
+            rows.append([f"{st['file']} (--offset {sel['offset']} --sample {sel['sample']} --seed {sel['seed']})",
+                         variant, *(f"{r[c]['em']} / {r[c]['f1']}" for c in d["chains"])])
+    return out + table(["set", "rules", *(f"{c} EM / F1" for c in d["chains"])], rows)
+
+
+def scale() -> list[str]:
+    d = load("scale")
+    if d is None:
+        return []
+    pool = d["pool"]
+    out = ["## Retrieval at scale", "",
+           "`make bench-scale` writes `bench/results/scale.json`; measured " + machine(d.get("machine")) + ". "
+           f"A pool of {pool['chunks']:,} real chunks ({pool['texts']:,} texts: the shared QA corpora and two books, "
+           f"ingested by ragqa with {pool['embedder']} in {pool['ingest_s']} s) written as often as it takes, "
+           "each copy under new ids with its vectors turned by a rotation of its own (bench/README.md says why). "
+           f"Search through `Collection.search`, k={d['k']}, each question embedded once beforehand.", ""]
+    rows = []
+    for c in d["collections"]:
+        ms = c["search_ms"]
+        rows.append([f"{c['chunks']:,}", c["index_kind"], c["index_build_s"], c["docstore_write_s"],
+                     c["rss_mb"]["peak"], c["query_embed_p50_ms"],
+                     *(f"{ms[m]['p50_ms']} / {ms[m]['p95_ms']}" for m in ("dense", "lexical", "hybrid", "graph")
+                       if m in ms)])
+    out += table(["chunks", "index (auto)", "index build s", "docstore write s", "peak RSS MB", "query embed ms",
+                  "dense p50 / p95 ms", "lexical", "hybrid", "graph"], rows)
+    rows = [[f"{c['chunks']:,}", kind, v["recall_at_10"], v["vector_search_p50_ms"], v["build_s"],
+             "yes" if v["chosen_by_auto"] else ""] for c in d["collections"] for kind, v in c["indexes"].items()]
+    out += ["Vector index alone: recall@10 against exact search (tie-aware), on the questions turned into a copy "
+            "drawn at random:", ""]
+    out += table(["chunks", "index", "recall@10", "search p50 ms", "build s", "chosen by auto"], rows)
+    mem = d.get("ingest_memory", [])
+    if mem:
+        out += ["`ragqa ingest` of a folder of text files, resident memory sampled every 0.2 s:", ""]
+        out += table(["documents", "seconds", "peak RSS MB", "RSS MB, peak of each tenth of the run"],
+                     [[f"{m['documents']:,}", m["seconds"], m["peak_rss_mb"],
+                       " ".join(str(round(x)) for x in m["rss_mb_by_tenth_of_the_run"])] for m in mem])
+    return out
+
+
 def page() -> str:
     head = ["# Benchmarks", "",
             "Generated by `bench/report.py` (`make bench-report`) from the files in `bench/results/`, one per "
             "benchmark and set, each overwritten when its benchmark runs again (history is in git). Every section "
             "names the command that writes its file and the machine it ran on; ratios compare two pipelines "
             "measured in the same run. How each benchmark works: [bench/README.md](../bench/README.md).", ""]
-    return "\n".join(head + ingest() + retrieval() + answers() + versus_langchain() + integrations() + json_replies() + service()).rstrip() + "\n"
+    sections = [ingest(), retrieval(), answers(), latency(), rules(), versus_langchain(), integrations(),
+                json_replies(), service(), scale()]
+    return "\n".join(head + [line for section in sections for line in section]).rstrip() + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
