@@ -249,7 +249,7 @@ def ingest_memory(texts: list, n_docs: int, work: Path) -> dict:
         time.sleep(0.2)
     if proc.returncode != 0:
         raise SystemExit(f"ragqa ingest of {n_docs} documents failed ({proc.returncode})")
-    rss = [r for _, r in samples]
+    rss = [r for _, r in samples] or [0.0]
     tenth = max(1, len(rss) // 10)
     return {"documents": n_docs, "seconds": round(time.perf_counter() - started, 1), "peak_rss_mb": max(rss),
             "rss_mb_by_tenth_of_the_run": [max(rss[i:i + tenth]) for i in range(0, len(rss), tenth)][:10]}
