@@ -28,6 +28,7 @@ file numbered), its resident memory sampled every 0.2 s.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -83,6 +84,7 @@ def questions(n: int) -> list[str]:
     return qs[:n]
 
 
+@functools.cache
 def rotation(dim: int, seed: int) -> np.ndarray:
     q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((dim, dim)))
     return (q * np.sign(np.diag(r))).astype(np.float32)
