@@ -133,10 +133,9 @@ def answers() -> list[str]:
            "[answers.md](answers.md)). `cited gold` is the share of correct answers citing a gold paragraph. "
            "`--retrieval gold` (files `answers_gold_<set>.json`) hands the chains the gold paragraphs instead: the "
            "reading ceiling with retrieval's errors taken out. tokens/q counts prompt and reply tokens; s/q is the "
-           "wall time of the run, the chains answering each question in the order listed, so a prompt an earlier "
-           "chain already sent (auto's map_rerank calls, later map_rerank's own) is replayed from the eval's cache "
-           "in ~0 s: compare seconds in the next section, measured with empty caches. `ragqa eval --json` records "
-           "no machine.", ""]
+           "wall time per question, blank where any reply of that chain came from the eval's reply cache (a prompt "
+           "an earlier chain or run already sent is replayed in ~0 s): compare seconds in the latency section, "
+           "measured on live calls. `ragqa eval --json` records no machine.", ""]
     rows, commands = [], []
     for stem, label in ANSWER_SETS:
         for prefix, kind in (("answers", "retrieved"), ("answers_gold", "gold paragraphs")):
@@ -148,11 +147,16 @@ def answers() -> list[str]:
                 r = d[chain]
                 rows.append([label, chosen(d.get("_run", {})), kind, chain, r["em"], r["f1"],
                              r.get("cited_gold_when_correct", ""), r.get("llm_calls_per_q", ""),
-                             r.get("tokens_per_q", ""), "" if r.get("s_per_q") is None else r["s_per_q"]])
+                             r.get("tokens_per_q", ""), live_seconds(r)])
             commands.append("    " + eval_command(f"{prefix}_{stem}", d.get("_run", {}), chains))
     out += table(["set", "questions", "context", "chain", "EM", "F1", "cited gold (correct)", "calls/q",
                   "tokens/q", "s/q"], rows)
     return out + ["The commands that write these files:", "", *commands, ""]
+
+
+def live_seconds(summary: dict) -> float | str:
+    """s/q of a chain whose every reply was a live call; blank for a file written before replays were counted."""
+    return summary["s_per_q"] if "replayed" in summary and summary.get("s_per_q") is not None else ""
 
 
 def versus_langchain() -> list[str]:
@@ -351,6 +355,12 @@ def scale() -> list[str]:
     out += ["Vector index alone: recall@10 against exact search (tie-aware), on the questions turned into a copy "
             "drawn at random:", ""]
     out += table(["chunks", "index", "recall@10", "search p50 ms", "build s", "chosen by auto"], rows)
+    rows = [[f"{c['chunks']:,}", kind, ", ".join(f"{k}={v}" for k, v in point.items() if k not in (
+        "recall_at_10", "vector_search_p50_ms")), point["recall_at_10"], point["vector_search_p50_ms"]]
+        for c in d["collections"] for kind, v in c["indexes"].items() for point in v.get("sweep", [])]
+    if rows:
+        out += ["The approximate indexes at other search widths (the defaults are chosen from these):", ""]
+        out += table(["chunks", "index", "setting", "recall@10", "search p50 ms"], rows)
     mem = d.get("ingest_memory", [])
     if mem:
         out += ["`ragqa ingest` of a folder of text files, resident memory sampled every 0.2 s:", ""]

@@ -5,10 +5,12 @@ on the held-out samples of `answers_default_*` with one rule switched off at a t
 after the model has replied (or chooses between replies already made), so the replies come from the eval's
 reply cache and a rule costs no LLM call to test; a run with an empty cache pays for the calls once.
 
-- `drop_echo`: map_rerank drops a restatement of the question before the answer ("X is ..." -> "...").
+- `drop_echo`: map_rerank, and stuff's JSON reading of a factoid (auto's draft), drop a restatement of the question
+  before the answer ("X is ..." -> "...").
 - `repeats_question`: map_rerank counts an answer made only of the question's words as not found.
 - `figure_words`: an answer's figure is quoted as the chunk writes it in words ("7" -> "seven").
 - `called_what_zh`: 称为什么/名为什么 ("is called what") is a factoid question, not 为什么 ("why").
+- `measure_word_zh`: a figure takes the measure word or unit its Chinese chunk writes after it ("2009" -> "2009年").
 
     RAGQA_DATA=../shared/data .venv/bin/python bench/rules.py     # writes bench/results/rules.json
 """
@@ -42,13 +44,18 @@ def switched_off(rule: str) -> list:
     import ragqa.chains.auto as auto
     import ragqa.chains.base as base
     import ragqa.chains.map_rerank as map_rerank
+    import ragqa.chains.stuff as stuff
 
     if rule == "drop_echo":
-        return [mock.patch.object(map_rerank, "drop_echo", lambda answer, question: answer)]
+        return [mock.patch.object(map_rerank, "drop_echo", lambda answer, question: answer),
+                mock.patch.object(stuff, "drop_echo", lambda answer, question: answer)]
     if rule == "repeats_question":
         return [mock.patch.object(map_rerank, "repeats_question", lambda answer, question: False)]
     if rule == "figure_words":
         return [mock.patch.object(base, "_in_words", lambda answer, context: None)]
+    if rule == "measure_word_zh":
+        return [mock.patch.object(base, "with_measure_word", lambda answer, context: None),
+                mock.patch.object(map_rerank, "with_measure_word", lambda answer, context: None)]
     if rule == "called_what_zh":
         return [mock.patch.object(auto, "_CALLED_ZH", re.compile(r"(?!)"))]
     raise ValueError(rule)
@@ -57,7 +64,7 @@ def switched_off(rule: str) -> list:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sets", default=",".join(SETS))
-    ap.add_argument("--rules", default="drop_echo,repeats_question,figure_words,called_what_zh")
+    ap.add_argument("--rules", default="drop_echo,repeats_question,figure_words,called_what_zh,measure_word_zh")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "rules.json")
     args = ap.parse_args()
     result: dict = {"benchmark": "rules", "chains": list(CHAINS), "k": 3, "sets": {}}

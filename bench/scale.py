@@ -11,11 +11,12 @@ distinct points shaped like a real collection's. The text is repeated as is, so 
 N/pool as many chunks, as it would in a real collection N/pool times larger.
 
 Per collection: the docstore write, the vector index build through the product's own path (RAGQA_INDEX_TYPE
-auto: flat below 50k vectors, HNSW above) with its seconds and memory, search p50/p95 per mode through
+auto: flat below 50k vectors, IVF above) with its seconds and memory, search p50/p95 per mode through
 `Collection.search` (k=10; every question embedded once beforehand, that time reported apart, as the
-retriever's query cache does for a question searched in several modes), and recall@10 of the HNSW index and of
-an IVF index against exact search, on the questions' vectors turned into a copy drawn at random, tie-aware
-(a returned chunk counts when its exact score reaches the 10th best). Each collection is built in its own
+retriever's query cache does for a question searched in several modes), and recall@10 of the IVF and HNSW
+indexes against exact search, each at its default and at other search widths (nprobe, efSearch), on the
+questions' vectors turned into a copy drawn at random, tie-aware (a returned chunk counts when its exact score
+reaches the 10th best). Each collection is built in its own
 process so its peak memory is its own.
 
 Ingest memory: `ragqa ingest` of a folder of 100 and of 10,000 text files (the pool's paragraphs, cycled, each
@@ -93,7 +94,7 @@ def rotation(dim: int, seed: int) -> np.ndarray:
 # -- one collection of N chunks, in its own process -----------------------------------------------------------
 def build_and_measure(pool_home: Path, home: Path, size: int, n_questions: int) -> dict:
     from ragqa.collection import Collection
-    from ragqa.index.vectors import FaissIndex
+    from ragqa.index.vectors import FaissIndex, training_size
     from ragqa.settings import Settings
     from ragqa.types import Chunk
 
@@ -203,16 +204,45 @@ def build_and_measure(pool_home: Path, home: Path, size: int, n_questions: int) 
             seconds.append((time.perf_counter() - t0) * 1000)
         return pct(seconds, 0.5)
 
-    indexes = {index.kind: {"build_s": round(build_s, 1), "recall_at_10": recall(index.search(qv, K)[1]),
-                            "vector_search_p50_ms": vector_ms(index), "chosen_by_auto": True}}
-    for kind in ("ivf", "flat"):
+    def sweep(ix) -> list[dict]:
+        """Recall and speed of an approximate index at other search widths (IVF nprobe, HNSW efSearch): what
+        the product's defaults are chosen from. The default is restored afterwards."""
+        inner = ix._inner
+        if ix.kind == "ivf":
+            name, default, values = "nprobe", inner.nprobe, [max(1, inner.nlist // d) for d in (32, 16, 8, 4)]
+        elif ix.kind == "hnsw":
+            name, default, values = "efSearch", inner.hnsw.efSearch, [64, 128, 256, 512]
+        else:
+            return []
+        out = []
+        for value in values:
+            if ix.kind == "ivf":
+                inner.nprobe = value
+            else:
+                inner.hnsw.efSearch = value
+            out.append({name: value, "recall_at_10": recall(ix.search(qv, K)[1]), "vector_search_p50_ms": vector_ms(ix)})
+        if ix.kind == "ivf":
+            inner.nprobe = default
+        else:
+            inner.hnsw.efSearch = default
+        return out
+
+    def described(ix, build: float, auto: bool) -> dict:
+        extra = {"nlist": ix._inner.nlist, "nprobe": ix._inner.nprobe} if ix.kind == "ivf" else (
+            {"efSearch": ix._inner.hnsw.efSearch} if ix.kind == "hnsw" else {})
+        return {"build_s": round(build, 1), "recall_at_10": recall(ix.search(qv, K)[1]),
+                "vector_search_p50_ms": vector_ms(ix), "chosen_by_auto": auto, **extra, "sweep": sweep(ix)}
+
+    indexes = {index.kind: described(index, build_s, True)}
+    for kind in ("ivf", "hnsw", "flat"):
         if kind in indexes:
             continue
         t0 = time.perf_counter()
-        other = FaissIndex(dim, kind, threads=s.threads, train=vecs if kind == "ivf" else None)
+        sample = vecs if kind != "ivf" or len(vecs) <= training_size(len(vecs)) else vecs[
+            np.sort(np.random.default_rng(0).choice(len(vecs), training_size(len(vecs)), replace=False))]
+        other = FaissIndex(dim, kind, threads=s.threads, train=sample if kind == "ivf" else None, n_vectors=len(vecs))
         other.add(ids, vecs)
-        indexes[kind] = {"build_s": round(time.perf_counter() - t0, 1), "recall_at_10": recall(other.search(qv, K)[1]),
-                         "vector_search_p50_ms": vector_ms(other), "chosen_by_auto": False}
+        indexes[kind] = described(other, time.perf_counter() - t0, False)
         del other
     coll.close()
     return {"chunks": int(coll_chunks(home)), "pool_chunks": pool_chunks, "copies": copy,

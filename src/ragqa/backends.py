@@ -177,7 +177,7 @@ def vector_factory(settings: Settings, collection: str, folder):
         return VectorFactory(
             VECTOR_FILES["faiss"],
             load=lambda kind: FaissIndex.load(folder / VECTOR_FILES["faiss"], threads=settings.threads),
-            new=lambda dim, kind, train: FaissIndex(dim, kind, threads=settings.threads, train=train))
+            new=lambda dim, kind, train, n: FaissIndex(dim, kind, threads=settings.threads, train=train, n_vectors=n))
     if backend != "qdrant":
         raise ConfigError(f"unknown vector backend '{backend}'", hint=f"Known: {', '.join(VECTOR_FILES)}.")
 
@@ -187,7 +187,7 @@ def vector_factory(settings: Settings, collection: str, folder):
 
         return QdrantIndex.load(_qdrant_target(settings, collection, folder), kind)
 
-    def new(dim: int, kind: str, train):
+    def new(dim: int, kind: str, train, n_vectors: int):
         _require_qdrant()
         from ragqa.index.qdrant import QdrantIndex
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ragqa import __version__, backends
 from ragqa.errors import InputError, NotFound
+from ragqa.filters import Filter
 from ragqa.index.store import CollectionStore
 from ragqa.ingest import english_only, ingest_files, ingest_texts
 from ragqa.load import MEDIA_TYPES, SUPPORTED_SUFFIXES, expand_paths
@@ -68,9 +69,10 @@ class Collection:
     # -- writing -------------------------------------------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path], *, password: str | None = None,
                on_progress: Callable[[Progress], None] | None = None, engine: str = "local",
-               same_name_under: Path | None = None) -> IngestReport:
+               same_name_under: Path | None = None, meta: dict | None = None) -> IngestReport:
         """Files, folders and globs into the collection; a new version of a document (same source, or with
-        `same_name_under`, the same file name under that folder) replaces the old one in the same commit."""
+        `same_name_under`, the same file name under that folder) replaces the old one in the same commit.
+        `meta`: metadata for every document this ingest adds, which search filters can match."""
         if engine not in ("local", "ray"):
             raise InputError(f"unknown engine '{engine}'", hint="Use local or ray.")
         files, missing = expand_paths(paths)
@@ -89,13 +91,13 @@ class Collection:
                     files, store=self.store.docs, sink=self.store.sink(), make_splitter=lambda: splitter,
                     make_extractor=partial(backends.graph_extractor, s), dim=embedder.dim,
                     make_embedder=partial(backends.embedder, s.embedder, s), embed_actors=s.ray.embed_actors,
-                    english_only_embedder=english_only(embedder), **common)
+                    english_only_embedder=english_only(embedder), meta=meta, **common)
             else:
                 with BackgroundWork(backends.thread_budget(s), s.embed_threads) as lease, \
                         IsolatedLoader(s.parse_memory_mb, s.parse_timeout_s) as loader:
                     report = ingest_files(files, store=self.store.docs, sink=self.store.sink(), embedder=embedder,
                                           splitter=splitter, extractor=backends.graph_extractor(s), lease=lease,
-                                          loader=loader, **common)
+                                          loader=loader, meta=meta, **common)
         report.files.extend(FileResult(m, "failed", "no such file or folder") for m in missing)
         return report
 
@@ -154,17 +156,18 @@ class Collection:
         return docs
 
     # -- reading -------------------------------------------------------------------------------------------
-    def search(self, query: str, k: int = 5, mode: str | None = None) -> list[Hit]:
-        return self.retriever.search(query, k, mode)
+    def search(self, query: str, k: int = 5, mode: str | None = None, within: Filter | None = None) -> list[Hit]:
+        return self.retriever.search(query, k, mode, within)
 
     def ask(self, question: str, *, chain: str | None = None, k: int | None = None, retrieval: str | None = None,
             on_token: Callable[[str], None] | None = None, max_tokens: int | None = None,
             hits: list[Hit] | None = None, llm=None, prompts=None,
-            on_step: Callable[[str], None] | None = None):
+            on_step: Callable[[str], None] | None = None, within: Filter | None = None):
         """Retrieve, then answer through a chain; the Answer carries its sources and a trace. The evaluation
         asks through here too: `llm` (a cached model) and `prompts` (short answers) replace the configured
         ones, and `hits` replaces retrieval with given passages (the gold paragraphs). `on_step` hears each
-        step's name as it begins: "retrieve", then the chain's steps ("map", "combine", ...)."""
+        step's name as it begins: "retrieve", then the chain's steps ("map", "combine", ...). `within` limits
+        retrieval to the chunks a filter allows."""
         from ragqa.chains import Budget, Prompts, run_chain
         from ragqa.chains.base import step_began, steps_heard_by
 
@@ -176,7 +179,11 @@ class Collection:
             started = time.perf_counter()
             if hits is None:
                 step_began("retrieve")
-                hits = self.search(question, k=k or s.k, mode=retrieval)
+                hits = self.search(question, k=k or s.k, mode=retrieval, within=within)
+                if not hits and within:
+                    raise NotFound(f"nothing in collection '{self.name}' matches the question within the filter "
+                                   f"{within.describe()}.", hint="Widen the filter, or check the documents' names "
+                                   f"and metadata with `ragqa stats --collection {self.name} --documents`.")
                 if not hits:
                     raise NotFound(f"collection '{self.name}' has nothing matching the question.",
                                    hint="Ingest documents first, or rephrase.")
@@ -190,7 +197,8 @@ class Collection:
                                prompts=prompts or Prompts.load(s.prompts_file), on_token=on_token,
                                abstain_below=s.abstain_below, judge=s.rerank_judge)
         answer.detail["retrieval"] = {"mode": retrieval or s.retrieval, "k": retrieved, "passages": len(hits),
-                                      "neighbours": s.context_neighbours, "seconds": round(retrieve_seconds, 3)}
+                                      "neighbours": s.context_neighbours, "seconds": round(retrieve_seconds, 3),
+                                      **({"filter": within.describe()} if within else {})}
         answer.detail["model"] = llm.name
         return answer
 

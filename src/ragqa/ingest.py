@@ -118,10 +118,12 @@ class Committer:
 
     def __init__(self, *, collection: str, store: DocStore, sink: Sink, files_total: int,
                  on_progress: Callable[[Progress], None] | None = None, checkpoint_seconds: float = 30.0,
-                 same_name_under: str | None = None, english_only_embedder: str | None = None):
+                 same_name_under: str | None = None, english_only_embedder: str | None = None,
+                 meta: dict | None = None):
         """`same_name_under`: see DocStore.older_versions; `english_only_embedder`: its name, to note CJK text
-        that it cannot read."""
+        that it cannot read; `meta`: the caller's metadata for every document of this ingest (`--meta`)."""
         self.store, self.sink, self.same_name_under = store, sink, same_name_under
+        self.meta = dict(meta or {})
         self.english_only_embedder = english_only_embedder
         self.report = IngestReport(collection=collection)
         self.progress = Progress(files_total=files_total)
@@ -172,7 +174,7 @@ class Committer:
                              chunks=item.chunks, vectors=vectors[offset:offset + len(item.chunks)],
                              mentions=[(m.entity, m.label, m.type, m.ordinal, m.about) for m in item.mentions],
                              relations=[(t.head, t.tail, t.relation, t.ordinal) for t in item.triples],
-                             replace=replaced, meta=doc.meta, page_texts=[(p.number, p.text) for p in doc.pages]))
+                             replace=replaced, meta={**doc.meta, **self.meta}, page_texts=[(p.number, p.text) for p in doc.pages]))
             offset += len(item.chunks)
         ids = self.store.add_documents(rows)
         for doc_id, (old_ids, old_mentions, old_relations) in old.items():
@@ -247,7 +249,7 @@ def ingest_files(
     splitter: Splitter, extractor: GraphExtractor, password: str | None = None, max_mb: int = 200,
     max_pages: int = 5000, on_progress: Callable[[Progress], None] | None = None,
     checkpoint_seconds: float = 30.0, lease: BackgroundWork | None = None, same_name_under: str | None = None,
-    loader: IsolatedLoader | None = None,
+    loader: IsolatedLoader | None = None, meta: dict | None = None,
 ) -> IngestReport:
     """`lease` is the thread-budget lease: embedding and extraction pause at its checkpoints while a question
     is being answered, so the LLM never shares its cores with batch work. `loader` reads each file in a worker
@@ -256,7 +258,8 @@ def ingest_files(
     lease = lease or BackgroundWork(None, 0)
     committer = Committer(collection=collection, store=store, sink=sink, files_total=len(files),
                           on_progress=on_progress, checkpoint_seconds=checkpoint_seconds,
-                          same_name_under=same_name_under, english_only_embedder=english_only(embedder))
+                          same_name_under=same_name_under, english_only_embedder=english_only(embedder),
+                          meta=meta)
     known = frozenset(committer.known)
     work: queue.Queue = queue.Queue(maxsize=3)  # bounded: extraction runs at most a few documents ahead
     stop = threading.Event()

@@ -99,7 +99,7 @@ def ingest_files_ray(
     files: Iterable[Path], *, collection: str, store, sink, make_splitter, make_extractor, make_embedder,
     dim: int, password: str | None = None, max_mb: int = 200, max_pages: int = 5000, embed_actors: int = 1,
     on_progress: Callable[[Progress], None] | None = None, checkpoint_seconds: float = 30.0,
-    same_name_under: str | None = None, english_only_embedder: str | None = None,
+    same_name_under: str | None = None, english_only_embedder: str | None = None, meta: dict | None = None,
 ) -> IngestReport:
     """The pipeline with prepare and embed on Ray; the commits stay here (the same Committer), under the
     caller's lock."""
@@ -108,7 +108,8 @@ def ingest_files_ray(
     files = [Path(f) for f in files]
     committer = Committer(collection=collection, store=store, sink=sink, files_total=len(files),
                           on_progress=on_progress, checkpoint_seconds=checkpoint_seconds,
-                          same_name_under=same_name_under, english_only_embedder=english_only_embedder)
+                          same_name_under=same_name_under, english_only_embedder=english_only_embedder,
+                          meta=meta)
     if not files:
         return committer.finish()
     ds = ray.data.from_items([{"i": i, "path": str(p)} for i, p in enumerate(files)],

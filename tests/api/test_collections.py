@@ -301,3 +301,41 @@ def test_a_document_file_opens_by_prefix_or_file_name(server):
         r = server.client.get(f"/v1/collections/byname/documents/{ref}/file")
         assert r.status_code == 200 and r.content.startswith(b"%PDF-"), ref
     assert server.client.get("/v1/collections/byname/documents/nothing.pdf/file").status_code == 404
+
+
+def test_upload_metadata_and_filters_on_search_query_and_chat(server):
+    c = server.client
+    for name, meta in (("crazyones.pdf", {"team": "a"}), ("pdflatex-4-pages.pdf", {"team": "b", "year": 2023})):
+        r = c.post("/v1/collections/filtered/documents", data={"meta": json.dumps(meta)},
+                   files=[("files", (name, pdf(CRAZY if name == "crazyones.pdf" else FOUR_PAGES),
+                                     "application/pdf"))])
+        assert r.status_code == 202, r.text
+        assert server.wait_job(r.json()["job_id"])["state"] == "succeeded"
+    docs = {d["filename"]: d for d in c.get("/v1/collections/filtered/documents").json()["documents"]}
+    assert docs["pdflatex-4-pages.pdf"]["meta"] == {"team": "b", "year": "2023"}
+
+    query = "the crazy ones, the misfits, the rebels"
+    hits = c.post("/v1/search", json={"query": query, "collection": "filtered", "k": 5}).json()["hits"]
+    assert hits[0]["document"] == "crazyones.pdf"
+    for flt in ({"meta": {"team": "b"}}, {"files": ["pdflatex-*"]}, {"documents": [docs["pdflatex-4-pages.pdf"]["doc_id"]]},
+                {"pages": "2-4", "meta": {"year": "2023"}}):
+        r = c.post("/v1/search", json={"query": query, "collection": "filtered", "k": 5, "filter": flt})
+        assert r.status_code == 200, r.text
+        assert r.json()["hits"] and {h["document"] for h in r.json()["hits"]} == {"pdflatex-4-pages.pdf"}, flt
+    r = c.post("/v1/query", json={"question": query, "collection": "filtered", "k": 1, "filter": {"meta": {"team": "b"}}})
+    assert r.status_code == 200, r.text
+    assert {s["document"] for s in r.json()["sources"]} == {"pdflatex-4-pages.pdf"}
+    assert r.json()["retrieval"]["filter"] == {"meta": {"team": "b"}}
+    r = c.post("/v1/chat/completions", json={"model": "filtered", "k": 1, "filter": {"files": ["pdflatex-*"]},
+                                             "messages": [{"role": "user", "content": query}]})
+    assert r.status_code == 200 and {s["document"] for s in r.json()["sources"]} == {"pdflatex-4-pages.pdf"}
+
+    r = c.post("/v1/search", json={"query": query, "collection": "filtered", "filter": {"pages": "9-3"}})
+    assert r.status_code == 400 and "pages" in r.json()["error"]["message"]
+    r = c.post("/v1/search", json={"query": query, "collection": "filtered", "filter": {"colour": "red"}})
+    assert r.status_code == 422
+    r = c.post("/v1/query", json={"question": query, "collection": "filtered", "filter": {"meta": {"team": "z"}}})
+    assert r.status_code == 404 and "within the filter" in r.json()["error"]["message"]
+    r = c.post("/v1/collections/filtered/documents", data={"meta": "[1, 2]"},
+               files=[("files", ("again.pdf", pdf(CRAZY), "application/pdf"))])
+    assert r.status_code == 422 and "meta" in r.json()["error"]["message"]

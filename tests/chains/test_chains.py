@@ -282,6 +282,20 @@ def test_a_short_answer_quotes_the_first_source_that_holds_it():
     assert quote_sources("", hits) == ""
 
 
+def test_a_chinese_figure_keeps_the_unit_its_source_writes_after_it():
+    hits = [_hit(1, "赵鹏在2009年入选国家队，身披10号球衣。"), _hit(2, "大莱龙铁路一共投资11.42亿元，全长364.6公里。")]
+    assert quote_sources("2009", hits) == "2009年"
+    assert quote_sources("10", hits) == "10号"
+    assert quote_sources("11.42", hits) == "11.42亿元"  # a magnitude and its unit
+    assert quote_sources("364.6", hits) == "364.6公里"
+    assert quote_sources("2009年", hits) == "2009年"  # already whole
+    assert quote_sources("9", hits) == "9"  # "9" stands only inside "2009": no unit borrowed
+    assert quote_sources("42", hits) == "42"  # nor inside "11.42"
+    assert quote_sources("364", hits) == "364"  # nor before ".6"
+    assert quote_sources("50", [_hit(3, "It rose 50% in 2009年.")]) == "50"  # English units are left alone
+    assert quote_sources("7", [_hit(4, "共有7座桥"), _hit(5, "7人")]) == "7座"  # the first chunk holding it decides
+
+
 class ScriptedLLM:
     """Replies with one fixed text. The real models cannot be made to re-type a dash on demand, so this stands in
     for one to check the wiring only: that every chain hands back its final answer in the source's spelling."""

@@ -128,3 +128,19 @@ def test_a_flate_bomb_or_a_stalled_parse_fails_alone_and_the_batch_goes_on(tmp_p
     assert files["crazyones.pdf"]["status"] == "ok"
     stats = ragqa("stats", "--check", "--json", home=tmp_path)
     assert stats.returncode == 0 and json.loads(stats.stdout)[0]["documents"] == 1
+
+
+def test_ingest_meta_and_search_filters(tmp_path):
+    crazy, four = fixture("pdfs/pypdf/crazyones.pdf"), fixture("pdfs/py-pdf-sample-files/004-pdflatex-4-pages/pdflatex-4-pages.pdf")
+    assert ragqa("ingest", str(crazy), "--meta", "team=a", home=tmp_path).returncode == 0
+    assert ragqa("ingest", str(four), "--meta", "team=b", "--meta", "year=2023", home=tmp_path).returncode == 0
+    query = "the crazy ones, the misfits, the rebels"
+    found = lambda *opts: {h["document"] for h in json.loads(ragqa("search", query, "--json", *opts, home=tmp_path).stdout)}  # noqa: E731
+    assert found() == {"crazyones.pdf", "pdflatex-4-pages.pdf"}
+    assert found("--meta", "team=b") == found("--file", "pdflatex-*") == found("--pages", "2-", "--meta", "year=2023") \
+        == {"pdflatex-4-pages.pdf"}
+    assert found("--file", "crazy*") == {"crazyones.pdf"}
+    bad = ragqa("search", query, "--pages", "9-3", home=tmp_path)
+    assert bad.returncode == 1 and "pages" in bad.stderr, bad.stderr
+    bad = ragqa("ingest", str(crazy), "--meta", "team", home=tmp_path)
+    assert bad.returncode == 1 and "key=value" in bad.stderr, bad.stderr

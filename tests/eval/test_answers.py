@@ -105,6 +105,8 @@ def test_summary_by_hand():
     s = summarise(rows)
     assert (s["em"], s["f1"], s["cited_gold"], s["cited_gold_when_correct"]) == (50.0, 75.0, 50.0, 100.0)
     assert (s["llm_calls_per_q"], s["tokens_per_q"], s["s_per_q"], s["n"]) == (2.0, 200.0, 3.0, 2)
+    replayed = summarise([rows[0], {**rows[1], "replayed": True}])
+    assert replayed["s_per_q"] is None and replayed["replayed"] == 1  # a cached reply's seconds mean nothing
     assert "routes" not in s
     routed = [{**rows[0], "chain_used": "auto:map_rerank"}, {**rows[1], "chain_used": "auto:stuff"},
               {**rows[1], "chain_used": "auto:map_rerank"}]

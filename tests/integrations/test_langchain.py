@@ -53,3 +53,16 @@ def test_retriever_cites_document_and_page(tmp_path):
     assert len(docs) == 3 and docs[0].metadata["document"] == "nke-10k-2023.pdf"
     assert any(d.metadata["page"] == 11 and "83,700" in d.page_content for d in docs)
     assert {"doc_id", "page_end", "chunk_id", "score", "retrieval"} <= set(docs[0].metadata)
+
+
+def test_retriever_filters_inside_retrieval(crazy_home):
+    from ragqa.filters import Filter
+
+    retriever = RagqaRetriever(collection="crazy", settings=make_settings(crazy_home), k=3)
+    query = "the crazy ones, the misfits, the rebels"
+    assert retriever.invoke(query)[0].metadata["document"] == "crazyones.pdf"
+    register = Filter(files=("federal-register-*",))
+    docs = retriever.invoke(query, filter=register)  # per call, through LangChain's invoke
+    assert docs and {d.metadata["document"] for d in docs} == {"federal-register-2020-17221.pdf"}
+    fixed = RagqaRetriever(collection="crazy", settings=make_settings(crazy_home), k=3, filter=register)
+    assert [d.id for d in fixed.invoke(query)] == [d.id for d in docs]

@@ -70,3 +70,16 @@ def test_retriever_and_query_engine_cite_document_and_page(tmp_path):
     assert [(n.node.metadata["document"], n.node.metadata["page"]) for n in response.source_nodes] == \
         [("crazyones.pdf", 1)]
     assert "rebels" in response.source_nodes[0].node.get_content()
+
+
+def test_retriever_takes_a_filter(tmp_path):
+    from ragqa.filters import Filter
+
+    coll = Collection.open("two", make_settings(tmp_path), create=True)
+    assert coll.ingest([fixture("pdfs/pypdf/crazyones.pdf"),
+                        fixture("pdfs/pdfplumber/federal-register-2020-17221.pdf")]).failed == []
+    coll.close()
+    query = "the crazy ones, the misfits, the rebels"
+    nodes = RagqaRetriever("two", settings=make_settings(tmp_path), k=3,
+                           filter=Filter(files=("federal-register-*",))).retrieve(query)
+    assert nodes and {n.node.metadata["document"] for n in nodes} == {"federal-register-2020-17221.pdf"}

@@ -29,6 +29,27 @@ def _question(v: str) -> str:
     return v.strip()
 
 
+class FilterSpec(BaseModel):
+    """Which chunks retrieval may return (every condition given must hold): see ragqa/filters.py."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"files": ["nike-*.pdf"], "pages": "40-60", "meta": {"year": "2023"}}]})
+
+    documents: list[str] = Field(default_factory=list, max_length=100, description="doc ids (or 8+ char prefixes)")
+    files: list[str] = Field(default_factory=list, max_length=100, description="file-name globs, e.g. *.pdf")
+    pages: str | None = Field(None, max_length=20, description='a page or a range: "5", "3-7", "3-"')
+    meta: dict[str, str] = Field(default_factory=dict, description="key == value, as given at ingest or upload")
+    added_after: str | float | None = Field(None, description="ingested at or after (ISO 8601 or Unix seconds)")
+    added_before: str | float | None = Field(None, description="ingested before (ISO 8601 or Unix seconds)")
+
+    def build(self):
+        """The retrieval filter (InputError, a 400, for a malformed page range, key or time)."""
+        from ragqa.filters import Filter
+
+        return Filter.from_options(documents=self.documents, files=self.files, pages=self.pages, meta=self.meta,
+                                   added_after=self.added_after, added_before=self.added_before) or None
+
+
 class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"question": "What did the company earn in 2023?", "collection": "default", "k": 4}]})
@@ -38,6 +59,7 @@ class QueryRequest(BaseModel):
     chain: Chain | None = Field(None, description="answer chain (default from settings: auto)")
     k: int | None = Field(None, ge=1, le=50, description="chunks to retrieve (default from settings)")
     retrieval: Retrieval | None = Field(None, description="retrieval mode (default from settings: auto)")
+    filter: FilterSpec | None = Field(None, description="only chunks these conditions allow")
     stream: bool = Field(False, description="stream Server-Sent Events: `token`*, then `answer`, then `sources`")
 
     @field_validator("question")
@@ -53,6 +75,7 @@ class SearchRequest(BaseModel):
     collection: str | None = Field(None, pattern=NAME_PATTERN)
     k: int = Field(5, ge=1, le=100)
     retrieval: Retrieval | None = None
+    filter: FilterSpec | None = Field(None, description="only chunks these conditions allow")
 
     @field_validator("query")
     @classmethod
@@ -211,6 +234,7 @@ class ChatRequest(BaseModel):
     chain: Chain | None = Field(None, description="ragqa extension: answer chain")
     k: int | None = Field(None, ge=1, le=50, description="ragqa extension: chunks to retrieve")
     retrieval: Retrieval | None = Field(None, description="ragqa extension: retrieval mode")
+    filter: FilterSpec | None = Field(None, description="ragqa extension: only chunks these conditions allow")
     max_tokens: int | None = Field(None, ge=1, le=32768, description="most tokens each LLM call may generate")
     max_completion_tokens: int | None = Field(None, ge=1, le=32768, description="OpenAI's newer name; wins")
 

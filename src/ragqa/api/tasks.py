@@ -38,7 +38,7 @@ def run_ingest(job: dict, ctx: JobContext, *, settings: Settings, uploads: Uploa
             # replaces an earlier upload of the same file name in this collection (each upload has its own
             # folder); documents ingested from elsewhere (the CLI) are left alone.
             report = coll.ingest([glob.escape(f["path"]) for f in present], on_progress=on_progress,
-                                 same_name_under=uploads.root / job["collection"])
+                                 same_name_under=uploads.root / job["collection"], meta=job["params"].get("meta"))
         except Interrupted:
             raise  # resumes after the restart: keep the files
         except BaseException:

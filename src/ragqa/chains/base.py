@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 
+from ragqa.cjk import with_measure_word
 from ragqa.errors import BudgetError
 from ragqa.llm.base import LLM, Completion, Message
 from ragqa.types import Citation, Hit
@@ -203,14 +204,20 @@ def quote_sources(answer: str, hits: list[Hit]) -> str:
     opening an answer is not the source's mid-sentence "the Broncos"), and for a long answer (which never
     matches). SQuAD scores "24-10" against the source's "24–10" as wrong: refine and stuff lost 2 exact matches
     each on SQuAD's 100 questions to re-typed dashes (docs/answers.md), and stuff 4 to figures for
-    the source's words ("7" for "seven")."""
+    the source's words ("7" for "seven"). A figure a Chinese chunk writes with a measure word or unit gets it
+    (`cjk.with_measure_word`): the first chunk in retrieval order where the figure stands whole decides."""
     text = answer.strip()
-    if not text or len(text) > 200 or any(_verbatim(text, h.text) for h in hits):
+    if not text or len(text) > 200:
         return answer
-    for hit in hits:
-        quoted = quote(text, hit.text)
-        if quoted.lower() != text.lower():
-            return quoted
+    if not any(_verbatim(text, h.text) for h in hits):
+        for hit in hits:
+            quoted = quote(text, hit.text)
+            if quoted.lower() != text.lower():
+                answer = text = quoted
+                break
+    for hit in hits:  # a Chinese figure takes the unit its source writes after it ("2009" -> "2009年")
+        if (measured := with_measure_word(text, hit.text)) is not None:
+            return measured if measured != text else answer
     return answer
 
 

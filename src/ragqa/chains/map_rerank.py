@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from ragqa.chains.base import CARDINALS, Answer, Budget, Trace, call_many, cite, quote, source_block
 from ragqa.chains.prompts import Prompts
-from ragqa.cjk import CJK_CHAR, CJK_CHARS
+from ragqa.cjk import CJK_CHAR, CJK_CHARS, with_measure_word
 from ragqa.errors import BudgetError
 from ragqa.llm.base import LLM, json_object
 from ragqa.types import Hit
@@ -290,6 +290,7 @@ def map_rerank(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts
     winner = hits[best["rank"]]
     abstained = not best["found"] or best["evidence"] * 100 < abstain_below
     text = NOT_FOUND if abstained else quote(best["answer"], winner.text)
+    text = text if abstained else with_measure_word(text, winner.text) or text
     # Every chunk that found the same answer supports it ("Patriots" and "New England Patriots", "2" and "two"
     # too): cite them all, the winner first, each by the chunk (of a passage) where the answer stands.
     agreeing = [locate(hits[s["rank"]], s["answer"]) for s in scored

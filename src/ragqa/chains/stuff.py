@@ -2,8 +2,9 @@
 window; the lowest-ranked chunks are dropped first.
 
 `structured=True` (auto's reading of a question that asks for one fact) asks for JSON {"found", "answer"}:
-the model's verdict comes with the answer, the answer is checked against the chunks (`grounded`: every word of
-it stands in one chunk), and only the chunks that hold it are cited. A stream shows the answer's text, not the
+the model's verdict comes with the answer, a restatement of the question before it is dropped (as map_rerank
+does: "锣鼓经是X" -> "X"), the answer is checked against the chunks (`grounded`: every word of it stands in one
+chunk), and only the chunks that hold it are cited. A stream shows the answer's text, not the
 JSON around it."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 
 from ragqa.chains.base import Answer, Budget, Trace, call, cite, quote_sources, source_block
 from ragqa.chains.json_stream import FieldStreamer
-from ragqa.chains.map_rerank import NOT_FOUND, claims_found, locate, support
+from ragqa.chains.map_rerank import NOT_FOUND, claims_found, drop_echo, locate, support
 from ragqa.chains.prompts import Prompts
 from ragqa.errors import BudgetError
 from ragqa.llm.base import LLM, Message, json_object
@@ -80,7 +81,7 @@ def stuff(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts: Pro
         completion = call(llm, messages(question, kept, prompts, structured=True), budget, step,
                           on_token=streamer.feed if streamer else None, json_schema=SCHEMA)
         answer, found = read_structured(completion.text)
-        answer = quote_sources(answer, kept) if found else answer
+        answer = quote_sources(drop_echo(answer, question), kept) if found else answer
         held = holding(answer, kept) if found else []
         step.detail = {"chunks_in": len(hits), "chunks_used": len(kept), "dropped": len(hits) - len(kept),
                        "json": True, "found": found, "answer": answer, "held_by": [h.chunk_id for h in held]}

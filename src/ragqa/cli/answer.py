@@ -9,7 +9,21 @@ from typing import Annotated
 import typer
 
 from ragqa.cli import render
-from ragqa.cli.app import ChainOpt, CollectionOpt, EngineOpt, JsonOpt, app, settings
+from ragqa.cli.app import (
+    ChainOpt,
+    CollectionOpt,
+    DocOpt,
+    EngineOpt,
+    FileOpt,
+    JsonOpt,
+    MetaOpt,
+    PagesOpt,
+    SinceOpt,
+    UntilOpt,
+    app,
+    settings,
+    within,
+)
 
 
 @app.command()
@@ -21,13 +35,16 @@ def ask(
     retrieval: Annotated[str | None, typer.Option(help="dense | lexical | hybrid | graph | auto (default from settings: auto).")] = None,
     stream: Annotated[bool, typer.Option("--stream/--no-stream", help="Print tokens as they come.")] = True,
     as_json: JsonOpt = False,
+    doc: DocOpt = None, file: FileOpt = None, pages: PagesOpt = None, meta: MetaOpt = None, since: SinceOpt = None,
+    until: UntilOpt = None,
 ) -> None:
     """Answer QUESTION from a collection, citing document and page."""
     from ragqa.collection import Collection
 
+    flt = within(doc, file, pages, meta, since, until)
     coll = Collection.open(collection, settings())
     on_token = render.token_printer() if stream and not as_json else None
-    answer = coll.ask(question, chain=chain, k=k, retrieval=retrieval, on_token=on_token)
+    answer = coll.ask(question, chain=chain, k=k, retrieval=retrieval, on_token=on_token, within=flt)
     if as_json:
         render.plain_json(answer.to_dict())
         return

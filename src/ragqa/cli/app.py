@@ -31,6 +31,13 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 EngineOpt = Annotated[str, typer.Option("--engine", help="local (this process) or ray (Ray Data: a local instance, "
                                         "or the cluster in RAGQA_RAY__ADDRESS; needs the ray extra).")]
 ChainOpt = Annotated[str | None, typer.Option("--chain", help="auto | stuff | map_reduce | refine | map_rerank.")]
+# Filters: search and ask look only at the chunks every given condition allows (ragqa/filters.py)
+DocOpt = Annotated[list[str] | None, typer.Option("--doc", help="Only this document (doc_id or 8+ character prefix); repeatable.")]
+FileOpt = Annotated[list[str] | None, typer.Option("--file", help="Only files whose name matches this glob ('*.pdf'); repeatable.")]
+PagesOpt = Annotated[str | None, typer.Option("--pages", help="Only chunks on these pages: 5, 3-7 or 3-.")]
+MetaOpt = Annotated[list[str] | None, typer.Option("--meta", help="Only documents ingested with this key=value; repeatable (all must hold).")]
+SinceOpt = Annotated[str | None, typer.Option("--since", help="Only documents ingested at or after this time (ISO 8601 or Unix seconds).")]
+UntilOpt = Annotated[str | None, typer.Option("--until", help="Only documents ingested before this time.")]
 
 
 @app.callback()
@@ -52,3 +59,13 @@ def _root(
 
 def settings() -> Settings:
     return state.settings
+
+
+def within(doc: list[str] | None, file: list[str] | None, pages: str | None, meta: list[str] | None,
+           since: str | None, until: str | None):
+    """The filter the options spell, or None when none was given."""
+    from ragqa.filters import Filter
+
+    flt = Filter.from_options(documents=doc or (), files=file or (), pages=pages, meta=meta or (),
+                              added_after=since, added_before=until)
+    return flt or None

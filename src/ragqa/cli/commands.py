@@ -8,7 +8,20 @@ from typing import Annotated
 import typer
 
 from ragqa.cli import render
-from ragqa.cli.app import CollectionOpt, EngineOpt, JsonOpt, app, settings
+from ragqa.cli.app import (
+    CollectionOpt,
+    DocOpt,
+    EngineOpt,
+    FileOpt,
+    JsonOpt,
+    MetaOpt,
+    PagesOpt,
+    SinceOpt,
+    UntilOpt,
+    app,
+    settings,
+    within,
+)
 
 
 @app.command()
@@ -18,15 +31,18 @@ def ingest(
     password: Annotated[str | None, typer.Option(help="Password for encrypted PDFs.")] = None,
     as_json: JsonOpt = False,
     engine: EngineOpt = "local",
+    meta: Annotated[list[str] | None, typer.Option("--meta", help="key=value stored with every document this ingest adds (search and ask filter on it); repeatable.")] = None,
 ) -> None:
     """Add documents to a collection: PDFs, .txt and .md. Unchanged files are skipped; changed ones replaced."""
     from ragqa.collection import Collection
+    from ragqa.filters import parse_meta
 
     s = settings()
     targets = paths or [str(s.ingest_dir)]
+    tags = dict(parse_meta(meta or ()))
     coll = Collection.open(collection, s, create=True)
     with render.ingest_progress(disable=as_json) as on_progress:
-        report = coll.ingest(targets, password=password, on_progress=on_progress, engine=engine)
+        report = coll.ingest(targets, password=password, on_progress=on_progress, engine=engine, meta=tags)
     render.ingest_report(report, coll.dir, targets, as_json=as_json)
     raise typer.Exit(1 if report.failed else 0)
 
@@ -38,11 +54,14 @@ def search(
     collection: CollectionOpt = None,
     retrieval: Annotated[str | None, typer.Option(help="dense | lexical | hybrid | graph | auto (default from settings).")] = None,
     as_json: JsonOpt = False,
+    doc: DocOpt = None, file: FileOpt = None, pages: PagesOpt = None, meta: MetaOpt = None, since: SinceOpt = None,
+    until: UntilOpt = None,
 ) -> None:
     """Print the chunks that best match QUERY, with document, page and score."""
     from ragqa.collection import Collection
 
-    hits = Collection.open(collection, settings()).search(query, k=k, mode=retrieval)
+    flt = within(doc, file, pages, meta, since, until)
+    hits = Collection.open(collection, settings()).search(query, k=k, mode=retrieval, within=flt)
     render.hits(hits, as_json=as_json)
 
 

@@ -299,7 +299,7 @@ def answers_table(result: dict) -> Table:
         table.add_row(chain, f"{m['em']:.1f}", f"{m['f1']:.1f}", f"{m['cited_gold']:.1f}",
                       "-" if m["cited_gold_when_correct"] is None else f"{m['cited_gold_when_correct']:.1f}",
                       f"{m['abstained']:.1f}", str(m["n"]), f"{m['llm_calls_per_q']:.1f}", f"{m['tokens_per_q']:.0f}",
-                      f"{m['s_per_q']:.1f}")
+                      "-" if m.get("s_per_q") is None else f"{m['s_per_q']:.1f}")
     return table
 
 

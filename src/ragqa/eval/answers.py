@@ -166,7 +166,7 @@ def evaluate_answers(
         for i, q in enumerate(evalset.questions):
             gold = gold_hits(coll, [doc_of[p] for p in q.gold if p in doc_of]) if retrieval == GOLD else None
             for chain in chains:
-                started = time.perf_counter()
+                started, replays = time.perf_counter(), llm.hits
                 answer = coll.ask(q.question, chain=chain, k=k, retrieval=None if gold is not None else retrieval,
                                   hits=gold, llm=llm, prompts=prompts)
                 seconds = time.perf_counter() - started
@@ -177,7 +177,8 @@ def evaluate_answers(
                     "qid": q.qid, "question": q.question, "gold": list(q.answers), "prediction": prediction,
                     "em": best_over(exact_match, prediction, q.answers), "f1": best_over(f1, prediction, q.answers),
                     "cited": sorted(cited), "cited_gold": bool(cited & set(q.gold)), "abstained": answer.abstained,
-                    "calls": usage["calls"], "tokens": usage["prompt_tokens"] + usage["completion_tokens"], "seconds": seconds, "chain_used": answer.chain})
+                    "calls": usage["calls"], "tokens": usage["prompt_tokens"] + usage["completion_tokens"], "seconds": seconds, "chain_used": answer.chain,
+                    "replayed": llm.hits > replays})
             notify("answer", i + 1, len(evalset.questions))
         results = {chain: summarise(r) for chain, r in rows.items()}
         out = {"set": evalset.name, "language": evalset.language, "questions": len(evalset.questions),
@@ -215,7 +216,10 @@ def summarise(rows: list[dict]) -> dict:
         "n": n,
         "llm_calls_per_q": round(sum(r["calls"] for r in rows) / n, 2),
         "tokens_per_q": round(sum(r["tokens"] for r in rows) / n, 1),
-        "s_per_q": round(sum(r["seconds"] for r in rows) / n, 2),
+        # seconds mean nothing once a reply came from the cache (a replay costs milliseconds): bench/latency.py
+        # measures them on live calls
+        "s_per_q": None if any(r.get("replayed") for r in rows) else round(sum(r["seconds"] for r in rows) / n, 2),
+        "replayed": sum(bool(r.get("replayed")) for r in rows),
         # which chain `auto` ran, per question (e.g. {"auto:map_rerank": 80, "auto:stuff": 20})
         **({"routes": dict(Counter(r["chain_used"] for r in rows).most_common())}
            if any(r.get("chain_used", "").startswith("auto:") for r in rows) else {}),

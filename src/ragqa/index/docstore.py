@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ragqa.cjk import bigram_cjk
+from ragqa.filters import Filter
 from ragqa.types import Chunk, Hit
 
 SCHEMA = [
@@ -335,17 +336,29 @@ class DocStore:
             "SELECT id, ordinal, page_start, page_end, char_start, char_end, text FROM chunks "
             "WHERE doc_id=? AND ordinal BETWEEN ? AND ? ORDER BY ordinal", (doc_id, lo, hi)).fetchall()
 
-    def lexical_search(self, query: str, k: int) -> list[Hit]:
-        """BM25 over FTS5; the query gets the same CJK bigram treatment as the text, terms OR-ed."""
+    def lexical_search(self, query: str, k: int, within: Filter | None = None) -> list[Hit]:
+        """BM25 over FTS5; the query gets the same CJK bigram treatment as the text, terms OR-ed. `within`: only
+        the chunks the filter allows compete (the statistics stay the collection's)."""
         terms = _FTS_TOKEN.findall(bigram_cjk(query))
         terms = [t for t in terms if t.lower() not in _QUERY_STOP] or terms
         if not terms:
             return []
         match = " OR ".join('"' + t.replace('"', '') + '"' for t in dict.fromkeys(terms))
+        sql, params = "", []
+        if within:
+            where, params = within.where()
+            sql = f" AND rowid IN (SELECT c.id FROM chunks c JOIN documents d USING(doc_id) WHERE {where})"
         rows = self.db.execute(
-            "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?",
-            (match, k)).fetchall()
+            f"SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ?{sql} ORDER BY s LIMIT ?",
+            (match, *params, k)).fetchall()
         return self.hits([r[0] for r in rows], [-r[1] for r in rows], "lexical")
+
+    def allowed_chunks(self, within: Filter) -> np.ndarray:
+        """The ids of the chunks a filter allows, sorted."""
+        where, params = within.where()
+        return np.fromiter((r[0] for r in self.db.execute(
+            f"SELECT c.id FROM chunks c JOIN documents d USING(doc_id) WHERE {where} ORDER BY c.id", params)),
+            dtype=np.int64)
 
     # -- graph source rows -------------------------------------------------------------------------
     def mentions(self, doc_id: str | None = None) -> list[tuple]:

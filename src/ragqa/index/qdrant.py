@@ -144,11 +144,16 @@ class QdrantIndex:
                     break
         return np.array(sorted(out), dtype=np.int64)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids), each (n_queries, k), padded with id -1 like FAISS when fewer points exist."""
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids), each (n_queries, k), padded with id -1 like FAISS when fewer points exist; `allowed`
+        becomes a has-id filter, which Qdrant applies inside its search."""
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         m = self._models
-        requests = [m.QueryRequest(query=q.tolist(), limit=k, params=self._search_params) for q in queries]
+        if allowed is not None and not len(allowed):
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        where = None if allowed is None else m.Filter(must=[m.HasIdCondition(has_id=[int(i) for i in allowed])])
+        requests = [m.QueryRequest(query=q.tolist(), limit=k, params=self._search_params, filter=where)
+                    for q in queries]
         with self._lock:
             results = self.client.query_batch_points(self.target.collection, requests=requests)
         width = max((len(r.points) for r in results), default=0)

@@ -23,7 +23,7 @@ from ragqa.errors import EmbedderMismatch
 from ragqa.fsio import read_json, write_json_atomic
 from ragqa.graph.kg import KnowledgeGraph
 from ragqa.index.docstore import DocStore
-from ragqa.index.vectors import VectorIndex, choose_kind, read_stamp
+from ragqa.index.vectors import VectorIndex, choose_kind, read_stamp, training_size
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class VectorFactory:
 
     file: str  # the file in the collection folder that holds the index or describes it, with its stamp
     load: Callable[[str], VectorIndex]  # kind -> the existing index (raises when absent or unreadable)
-    new: Callable[[int, str, np.ndarray | None], VectorIndex]  # (dim, kind, training vectors) -> empty index
+    new: Callable[[int, str, np.ndarray | None, int], VectorIndex]  # (dim, kind, training sample, vectors) -> empty
     shared: bool = False  # other processes read it too (Qdrant): it changes only under the writer lock
 
 
@@ -153,8 +153,11 @@ class CollectionStore:
                 log.info("vector index reconciled: -%d +%d", len(extra), len(missing))
                 return index
         width = int(manifest.get("dim") or self._dim())
-        train = np.vstack([v for _, v in self.docs.iter_vectors()]) if kind == "ivf" and len(truth) else None
-        index = self.factory.new(width, kind, train)
+        train = None
+        if kind == "ivf" and len(truth):  # a sample read by id: not a second copy of a million vectors in memory
+            sample = np.sort(np.random.default_rng(0).choice(truth, training_size(len(truth)), replace=False))
+            train = np.vstack([v for _, v in self.docs.iter_vectors(sample)])
+        index = self.factory.new(width, kind, train, len(truth))
         for ids, vecs in self.docs.iter_vectors():
             index.add(ids, vecs)
         log.info("vector index rebuilt: %s, %d vectors", kind, len(index))

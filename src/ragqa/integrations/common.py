@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ragqa.collection import Collection
 from ragqa.errors import InputError
+from ragqa.filters import Filter
 from ragqa.settings import Settings, check_collection_name
 from ragqa.types import Hit, Text
 
@@ -36,11 +37,11 @@ class CollectionHandle:
         self._local.coll = Collection.open(self.name, self.settings, create=create)
         return self._local.coll
 
-    def search(self, query: str, k: int, mode: str | None) -> list[Hit]:
+    def search(self, query: str, k: int, mode: str | None, within: Filter | None = None) -> list[Hit]:
         coll = self.get()
         if coll is None or k <= 0:
             return []
-        return coll.search(query, k=k, mode=mode)
+        return coll.search(query, k=k, mode=mode, within=within)
 
     def hit_metadata(self, hits: list[Hit]) -> list[dict]:
         """ragqa's fields (document, page, chunk, score) and the metadata the document was added with."""

@@ -22,6 +22,7 @@ from langchain_core.vectorstores import VectorStore
 from pydantic import ConfigDict, PrivateAttr
 
 from ragqa.errors import InputError
+from ragqa.filters import Filter
 from ragqa.integrations.common import CollectionHandle
 from ragqa.settings import Settings
 
@@ -30,8 +31,9 @@ PREFIX = "langchain"  # the source of an entry added here is "langchain:<id>"
 
 class RagqaRetriever(BaseRetriever):
     """Chunks of a collection as Documents: `metadata` has document, page, page_end, chunk_id, doc_id, score,
-    retrieval (the retriever that found it) and the metadata the document was added with. `k` may also be given
-    per call: `retriever.invoke(query, k=2)`."""
+    retrieval (the retriever that found it) and the metadata the document was added with. `k` and `filter` (a
+    `ragqa.filters.Filter`: documents, file globs, pages, metadata, ingestion time) may also be given per call:
+    `retriever.invoke(query, k=2, filter=Filter(files=("*.pdf",)))`."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -39,6 +41,7 @@ class RagqaRetriever(BaseRetriever):
     home: str | None = None
     k: int = 4
     retrieval: str | None = None  # dense | lexical | hybrid | graph | auto; None: the settings' (auto)
+    filter: Filter | None = None  # only the chunks it allows, applied inside retrieval
     settings: Settings | None = None
     _handle: CollectionHandle = PrivateAttr()
 
@@ -47,7 +50,8 @@ class RagqaRetriever(BaseRetriever):
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun,
                                 **kwargs: Any) -> list[Document]:
-        hits = self._handle.search(query, int(kwargs.get("k", self.k)), kwargs.get("retrieval", self.retrieval))
+        hits = self._handle.search(query, int(kwargs.get("k", self.k)), kwargs.get("retrieval", self.retrieval),
+                                   kwargs.get("filter", self.filter))
         return [Document(page_content=h.text, metadata=m, id=f"{h.doc_id}:{h.chunk_id}")
                 for h, m in zip(hits, self._handle.hit_metadata(hits), strict=True)]
 

@@ -39,6 +39,7 @@ from llama_index.core.vector_stores.types import (
 from pydantic import ConfigDict, PrivateAttr
 
 from ragqa.errors import InputError
+from ragqa.filters import Filter
 from ragqa.integrations.common import CollectionHandle
 from ragqa.settings import Settings
 from ragqa.types import Hit
@@ -61,16 +62,18 @@ def chunk_node(hit: Hit, meta: dict) -> NodeWithScore:
 
 class RagqaRetriever(BaseRetriever):
     """Chunks of a collection as NodeWithScore; metadata: document, page, page_end, chunk_id, doc_id, score,
-    retrieval, and the metadata the document was added with."""
+    retrieval, and the metadata the document was added with. `filter` (a `ragqa.filters.Filter`) limits retrieval
+    to the chunks it allows."""
 
     def __init__(self, collection: str = "default", *, home: str | Path | None = None,
-                 settings: Settings | None = None, k: int = 4, retrieval: str | None = None, **kwargs: Any):
+                 settings: Settings | None = None, k: int = 4, retrieval: str | None = None,
+                 filter: Filter | None = None, **kwargs: Any):
         self._handle = CollectionHandle(collection, home=home, settings=settings)
-        self.k, self.retrieval = k, retrieval
+        self.k, self.retrieval, self.filter = k, retrieval, filter
         super().__init__(**kwargs)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        hits = self._handle.search(query_bundle.query_str, self.k, self.retrieval)
+        hits = self._handle.search(query_bundle.query_str, self.k, self.retrieval, self.filter)
         return [chunk_node(h, m) for h, m in zip(hits, self._handle.hit_metadata(hits), strict=True)]
 
 

@@ -5,28 +5,62 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from functools import cached_property
 
 import numpy as np
 
 from ragqa.cjk import cjk_share, has_cjk
 from ragqa.embed.base import Embedder
+from ragqa.filters import Filter
 from ragqa.index.docstore import DocStore
 from ragqa.retrieve.graph import EntityIndex, candidates, expand, merge, rank_score
 from ragqa.types import Hit
 
 RRF_K = 60
 MODES = ("dense", "lexical", "hybrid", "graph", "auto")
+EXACT_BELOW = 5000  # allowed chunks up to this many: scored exactly from their stored vectors (a few ms)
 
 
-def dense(store: DocStore, search: Callable[[np.ndarray, int], tuple], embedder: Embedder, query: str,
-          k: int) -> list[Hit]:
-    scores, ids = search(embedder.embed_query(query), k)
+class Scope:
+    """A filter and the chunk ids it allows, read once per search and shared by every mode of it."""
+
+    def __init__(self, store: DocStore, within: Filter):
+        self.filter, self.ids = within, store.allowed_chunks(within)
+
+    @cached_property
+    def id_set(self) -> frozenset[int]:
+        return frozenset(int(i) for i in self.ids)
+
+
+def dense(store: DocStore, search: Callable[..., tuple], embedder: Embedder, query: str,
+          k: int, scope: Scope | None = None) -> list[Hit]:
+    vec = embedder.embed_query(query)
+    if scope is None:
+        scores, ids = search(vec, k)
+    elif len(scope.ids) <= EXACT_BELOW:
+        scores, ids = exact(store, vec, scope.ids, k)
+    else:
+        scores, ids = search(vec, k, allowed=scope.ids)
     return store.hits([int(i) for i in ids[0] if i >= 0], [float(s) for s, i in zip(scores[0], ids[0]) if i >= 0],
                       "dense")
 
 
-def lexical(store: DocStore, query: str, k: int) -> list[Hit]:
-    return store.lexical_search(query, k)
+def exact(store: DocStore, query_vec: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inner products with the stored vectors of a few chunks: exact whatever the index, and no approximate
+    search has to find them among a million others."""
+    from ragqa.index.vectors import order_ties
+
+    if not len(ids):
+        return np.zeros((1, 0), np.float32), np.zeros((1, 0), np.int64)
+    batches = list(store.iter_vectors(ids))
+    chunk_ids = np.concatenate([b[0] for b in batches])
+    scores = np.vstack([b[1] for b in batches]) @ np.asarray(query_vec, dtype=np.float32).reshape(-1)
+    top = np.argsort(-scores, kind="stable")[:k]
+    return order_ties(scores[top][None, :], chunk_ids[top][None, :])
+
+
+def lexical(store: DocStore, query: str, k: int, scope: Scope | None = None) -> list[Hit]:
+    return store.lexical_search(query, k, within=scope.filter if scope else None)
 
 
 def fuse(rankings: list[tuple[list[Hit], float]], k: int) -> list[Hit]:
@@ -40,12 +74,14 @@ def fuse(rankings: list[tuple[list[Hit], float]], k: int) -> list[Hit]:
     return _best_unique(scores, first, k, "hybrid")
 
 
-def hybrid(store: DocStore, search, embedder: Embedder, query: str, k: int, *, multilingual: bool = False) -> list[Hit]:
+def hybrid(store: DocStore, search, embedder: Embedder, query: str, k: int, *, multilingual: bool = False,
+           scope: Scope | None = None) -> list[Hit]:
     depth = max(20, 4 * k)
     # An English-only embedder cannot read a CJK question: let BM25 over bigrams lead (CMRC R@1 .96 vs .46).
     # MiniLM trails BM25 at rank 1 on the shared sets (SQuAD R@1 .65 vs .79), so BM25 wins exact ties.
     dense_weight = (0.9 if not has_cjk(query) else 0.25) if not multilingual else 1.0
-    return fuse([(dense(store, search, embedder, query, depth), dense_weight), (lexical(store, query, depth), 1.0)], k)
+    return fuse([(dense(store, search, embedder, query, depth, scope), dense_weight),
+                 (lexical(store, query, depth, scope), 1.0)], k)
 
 
 def fuse_scores(rankings: list[tuple[list[Hit], float]], k: int, source: str = "hybrid") -> list[Hit]:
@@ -83,26 +119,27 @@ def _best_unique(scores: dict[int, float], first: dict[int, Hit], k: int, source
 
 
 def scored_hybrid(store: DocStore, search, embedder: Embedder, query: str, k: int, *,
-                  multilingual: bool = False) -> list[Hit]:
+                  multilingual: bool = False, scope: Scope | None = None) -> list[Hit]:
     """Dense and BM25 fused by score, dense weighed by how much of the question the embedder can read."""
     depth = max(40, 2 * k)
     share = cjk_share(query)
     dense_weight = 0.5 if multilingual else (0.0 if share > 0.5 else 0.5 * (1.0 - share))
-    rankings = [(lexical(store, query, depth), 0.5)]
+    rankings = [(lexical(store, query, depth, scope), 0.5)]
     if dense_weight > 0.05:
-        rankings.append((dense(store, search, embedder, query, depth), dense_weight))
+        rankings.append((dense(store, search, embedder, query, depth, scope), dense_weight))
     return fuse_scores(rankings, k)
 
 
 def graph(store: DocStore, search, embedder: Embedder, index: EntityIndex, query: str, k: int, *,
-          multilingual: bool = False, seeds: int = 5, skip: set[str] = frozenset()) -> list[Hit]:
+          multilingual: bool = False, seeds: int = 5, skip: set[str] = frozenset(),
+          scope: Scope | None = None) -> list[Hit]:
     """Hybrid hits, plus the chunks about the entities the top `seeds` hits mention (path-weighted)."""
-    base = scored_hybrid(store, search, embedder, query, max(30, 3 * k), multilingual=multilingual)
-    return expand_hits(store, embedder, index, query, base, k, seeds=seeds, skip=skip)
+    base = scored_hybrid(store, search, embedder, query, max(30, 3 * k), multilingual=multilingual, scope=scope)
+    return expand_hits(store, embedder, index, query, base, k, seeds=seeds, skip=skip, scope=scope)
 
 
 def auto(store: DocStore, search, embedder: Embedder, index: EntityIndex, query: str, k: int, *,
-         multilingual: bool = False) -> list[Hit]:
+         multilingual: bool = False, scope: Scope | None = None) -> list[Hit]:
     """Per question: signals weighed by what the embedder can read; the graph only where it can help.
 
     - No expansion when the question is (mostly) CJK and the graph's extractor reads only Latin-script names.
@@ -110,20 +147,21 @@ def auto(store: DocStore, search, embedder: Embedder, index: EntityIndex, query:
       already here, and expanding would push the second one down; stay with the hybrid ranking.
     - Otherwise expand, but never through an entity the question names (its chunks are found directly).
     """
-    base = scored_hybrid(store, search, embedder, query, max(30, 3 * k), multilingual=multilingual)
+    base = scored_hybrid(store, search, embedder, query, max(30, 3 * k), multilingual=multilingual, scope=scope)
     if not len(index) or cjk_share(query) > 0.5:
         return base[:k]
     named = index.linked(query)
     about_top = set().union(*(index.chunk_about.get(h.chunk_id, set()) for h in base[:2])) if base else set()
     if len(named & about_top) >= 2:
         return base[:k]
-    return expand_hits(store, embedder, index, query, base, k, skip=named)
+    return expand_hits(store, embedder, index, query, base, k, skip=named, scope=scope)
 
 
 def expand_hits(store: DocStore, embedder: Embedder, index: EntityIndex, query: str, base: list[Hit], k: int, *,
-                seeds: int = 5, hops: int = 2, hop_seeds: int = 3, skip: set[str] = frozenset()) -> list[Hit]:
+                seeds: int = 5, hops: int = 2, hop_seeds: int = 3, skip: set[str] = frozenset(),
+                scope: Scope | None = None) -> list[Hit]:
     """Paths from the top `seeds` hits, then (for questions of 3-4 hops) from the best `hop_seeds` chunks the
-    first hop reached, each hop weighted by the path that led to it."""
+    first hop reached, each hop weighted by the path that led to it; with a scope, only to allowed chunks."""
     if not len(index) or not base:
         return base[:k]
     query_vec = embedder.embed_query(query)
@@ -133,6 +171,8 @@ def expand_hits(store: DocStore, embedder: Embedder, index: EntityIndex, query: 
     known: dict[int, Hit] = {h.chunk_id: h for h in base}
     for _hop in range(hops):
         cands = candidates(index, [h for h, _ in frontier], skip=skip)
+        if scope is not None:
+            cands = [c for c in cands if c[2] in scope.id_set]
         if not cands:
             break
         targets = {t for _, _, t, _ in cands}

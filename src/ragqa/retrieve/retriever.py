@@ -11,6 +11,7 @@ import numpy as np
 from ragqa import retrieve
 from ragqa.embed.base import Embedder
 from ragqa.errors import ConfigError, InputError
+from ragqa.filters import Filter
 from ragqa.index.docstore import DocStore
 from ragqa.index.vectors import VectorIndex
 from ragqa.retrieve.graph import EntityIndex
@@ -54,21 +55,26 @@ class Retriever:
         self._entities_generation = -1
         self._lock = threading.Lock()
 
-    def search(self, query: str, k: int = 5, mode: str | None = None) -> list[Hit]:
+    def search(self, query: str, k: int = 5, mode: str | None = None, within: Filter | None = None) -> list[Hit]:
+        """The k best chunks for the query; `within` limits every mode to the chunks a filter allows."""
         mode = mode or self.mode
         if not query.strip():
             raise InputError("empty query")
-        if mode == "lexical":
-            return retrieve.lexical(self.docs, query, k)
         if mode not in retrieve.MODES:
             raise ConfigError(f"unknown retrieval mode '{mode}'", hint=f"Known: {', '.join(retrieve.MODES)}.")
+        scope = retrieve.Scope(self.docs, within) if within else None
+        if scope is not None and not len(scope.ids):
+            return []
+        if mode == "lexical":
+            return retrieve.lexical(self.docs, query, k, scope)
         search, embedder = self._vectors().search, QueryCache(self._embedder())
         if mode == "dense":
-            return retrieve.dense(self.docs, search, embedder, query, k)
+            return retrieve.dense(self.docs, search, embedder, query, k, scope)
         if mode == "hybrid":
-            return retrieve.hybrid(self.docs, search, embedder, query, k, multilingual=self.multilingual)
+            return retrieve.hybrid(self.docs, search, embedder, query, k, multilingual=self.multilingual, scope=scope)
         route = retrieve.graph if mode == "graph" else retrieve.auto
-        return route(self.docs, search, embedder, self.entity_index(), query, k, multilingual=self.multilingual)
+        return route(self.docs, search, embedder, self.entity_index(), query, k, multilingual=self.multilingual,
+                     scope=scope)
 
     def passages(self, hits: list[Hit], neighbours: int | None = None) -> list[Hit]:
         """What the LLM reads: each hit with its neighbouring chunks, touching hits merged (retrieve/passages)."""

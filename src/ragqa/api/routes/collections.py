@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path as FilePath
 from typing import Annotated
 
@@ -36,7 +37,9 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
     "schema": {"type": "object", "required": ["files"], "properties": {"files": {
         "type": "array", "minItems": 1, "items": {"type": "string", "format": "binary"},
         "description": "PDF, text or Markdown files, by name (.pdf, .txt, .md, ...) or by each part's Content-Type; "
-                       "each is checked by its first bytes"}}},
+                       "each is checked by its first bytes"}, "meta": {
+        "type": "string", "description": 'optional JSON object stored with every document of this upload, e.g. '
+                                         '{"year": "2023"}; search and query filters match it'}}},
     "encoding": {"files": {"contentType": ", ".join(MEDIA_TYPES)}}}}}}
 
 
@@ -82,14 +85,39 @@ async def upload(name: Name, request: Request, state: State, caller: Caller):
         reasons = "; ".join(f"{r['filename']}: {r['reason']}" for r in rejected[:5])
         cls = UnsupportedMedia if any(r["status"] == 415 for r in rejected) else Unprocessable
         raise cls(f"no file accepted: {reasons}", rejected=rejected)
+    try:
+        meta = upload_meta(got.fields.get("meta"))
+    except BaseException:
+        state.uploads.discard(incoming)
+        raise
     folder = state.uploads.accept(job_id, name)
     files = [{"filename": f.filename, "path": str(folder / f.filename), "bytes": f.size, "kind": f.kind}
              for f in got.files]
-    state.jobs.create("ingest", name, {"files": files}, job_id=job_id)
+    state.jobs.create("ingest", name, {"files": files, **({"meta": meta} if meta else {})}, job_id=job_id)
     state.worker.wake()
     body = {"job_id": job_id, "state": "queued", "collection": name, "files": [f["filename"] for f in files],
             "rejected": rejected, "url": f"/v1/jobs/{job_id}"}
     return JSONResponse(body, status_code=202, headers={"Location": body["url"]})
+
+
+def upload_meta(field: str | None) -> dict[str, str]:
+    """The form field `meta`: a JSON object of plain keys and scalar values, stored with every uploaded document
+    (filters match it); 422 for anything else."""
+    from ragqa.errors import InputError
+    from ragqa.filters import parse_meta
+
+    if not field or not field.strip():
+        return {}
+    try:
+        data = json.loads(field)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or not all(isinstance(v, str | int | float | bool) for v in data.values()):
+        raise Unprocessable('form field \'meta\' must be a JSON object of plain values, e.g. {"year": "2023"}')
+    try:
+        return dict(parse_meta({k: str(v) for k, v in data.items()}))
+    except InputError as e:
+        raise Unprocessable(f"form field 'meta': {e}") from None
 
 
 @router.get("/collections/{name}/documents", response_model=DocumentList, responses=ERRORS)

@@ -51,7 +51,8 @@ async def chat_completions(body: ChatRequest, state: State, caller: Caller):
     if not question:
         raise Unprocessable("messages: no user message with text to answer")
     args = {"chain": body.chain, "k": body.k, "retrieval": body.retrieval, "kind": "chat",
-            "max_tokens": body.max_completion_tokens or body.max_tokens}
+            "max_tokens": body.max_completion_tokens or body.max_tokens,
+            "within": body.filter.build() if body.filter else None}
     cid, created = "chatcmpl-" + uuid.uuid4().hex[:24], int(time.time())
     if body.stream:
         options = getattr(body, "stream_options", None)

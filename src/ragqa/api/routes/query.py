@@ -35,13 +35,13 @@ def sse(event: str, data) -> str:
 
 
 async def answer(state: AppState, collection: str, question: str, *, chain=None, k=None, retrieval=None,
-                 kind: str = "query", max_tokens: int | None = None) -> dict:
+                 kind: str = "query", max_tokens: int | None = None, within=None) -> dict:
     """Answer in the answer lane (503 when full); the Answer as a dict: answer, chain, sources, trace, ..."""
     state.require_collection(collection)
 
     def work():
         return state.pool.get(collection).ask(question, chain=chain, k=k, retrieval=retrieval,
-                                              max_tokens=max_tokens).to_dict()
+                                              max_tokens=max_tokens, within=within).to_dict()
 
     result = await state.answer_lane.run(work)
     state.metrics.observe_llm(kind, result["trace"])
@@ -52,7 +52,7 @@ class AnswerStream:
     """Tokens from the answering thread to the event loop, then the finished answer (or its error)."""
 
     def __init__(self, state: AppState, collection: str, question: str, *, chain=None, k=None, retrieval=None,
-                 kind: str = "query", max_tokens: int | None = None):
+                 kind: str = "query", max_tokens: int | None = None, within=None):
         state.require_collection(collection)
         self.state, self.kind = state, kind
         self.loop = asyncio.get_running_loop()
@@ -70,7 +70,7 @@ class AnswerStream:
             return state.pool.get(collection).ask(question, chain=chain, k=k, retrieval=retrieval,
                                                   on_token=lambda text: tell("token", text),
                                                   on_step=lambda name: tell("step", name),
-                                                  max_tokens=max_tokens).to_dict()
+                                                  max_tokens=max_tokens, within=within).to_dict()
 
         # submitted now, so a full lane is a plain 503 before any byte of the stream is sent
         self.future = state.answer_lane.submit(work)
@@ -122,7 +122,8 @@ async def _query_events(stream: AnswerStream) -> AsyncIterator[str]:
 async def query(body: QueryRequest, state: State, caller: Caller):
     """Answer a question from a collection, citing document and page for every source."""
     collection = caller.require(body.collection or state.settings.collection)
-    args = {"chain": body.chain, "k": body.k, "retrieval": body.retrieval}
+    args = {"chain": body.chain, "k": body.k, "retrieval": body.retrieval,
+            "within": body.filter.build() if body.filter else None}
     if body.stream:
         return stream_events(AnswerStream(state, collection, body.question, **args), _query_events)
     return await answer(state, collection, body.question, **args)
@@ -132,9 +133,10 @@ async def query(body: QueryRequest, state: State, caller: Caller):
 async def search(body: SearchRequest, state: State, caller: Caller):
     """Retrieval only: the chunks that best match, with document, page and score (no LLM)."""
     collection = state.require_collection(caller.require(body.collection or state.settings.collection))
+    within = body.filter.build() if body.filter else None
 
     def work():
-        hits = state.pool.get(collection).search(body.query, k=body.k, mode=body.retrieval)
+        hits = state.pool.get(collection).search(body.query, k=body.k, mode=body.retrieval, within=within)
         return [{"doc_id": h.doc_id, "document": h.filename, "page": h.page_start, "page_end": h.page_end,
                  "chunk_id": h.chunk_id, "score": h.score, "text": h.text} for h in hits]
 
