@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DATA ?= $(abspath ../shared/data)
 DEMO_HOME ?= $(CURDIR)/.demo
 
-.PHONY: install llama-cpp demo test bench-ingest bench-chains bench-retrieval bench-answers bench-load bench-threads bench-pdf bench-integrations bench-json bench-latency bench-scale bench-rules bench-report reference lint clean
+.PHONY: install llama-cpp demo test bench-ingest bench-chains bench-retrieval bench-answers bench-load bench-threads bench-pdf bench-integrations bench-json bench-latency bench-scale bench-rules bench-filters bench-report reference lint clean
 
 # llama-cpp-python is built from source with flags from what this CPU really runs (src/ragqa/cpu.py): native
 # where every advertised instruction set executes; on a machine that advertises AMX but refuses it (some VMs:
@@ -117,7 +117,11 @@ bench-latency: install
 bench-rules: install
 	RAGQA_DATA=$(DATA) $(BIN)/python bench/rules.py
 
-# Collections of 100k and 1M chunks: search p50/p95 per mode, HNSW/IVF recall against exact, ingest memory
+# Filtered retrieval against a collection holding only the allowed documents (recall per mode)
+bench-filters: install
+	RAGQA_DATA=$(DATA) $(BIN)/python bench/filters.py
+
+# Collections of 100k and 1M chunks: search p50/p95 per mode, IVF/HNSW recall against exact, ingest memory
 bench-scale: install
 	RAGQA_DATA=$(DATA) $(BIN)/python bench/scale.py
 

@@ -330,6 +330,24 @@ def rules() -> list[str]:
     return out + table(["set", "rules", *(f"{c} EM / F1" for c in d["chains"])], rows)
 
 
+def filters() -> list[str]:
+    files = sorted((ROOT / "bench" / "results").glob("filters_*.json"))
+    if not files:
+        return []
+    out = ["## Filtered retrieval", "",
+           "`make bench-filters` writes `bench/results/filters_<set>.json`: the questions whose gold paragraphs are "
+           "all in half `a` of the set's articles, searched on the whole set with the filter `meta half=a` and on a "
+           "collection that holds only that half.", ""]
+    rows = []
+    for f in files:
+        d = json.loads(f.read_text())
+        for mode, r in d["results"].items():
+            a, b = r["filtered"], r["only_those_documents"]
+            rows.append([f"{d['set']} ({d['questions']} questions)", mode, f"{a['recall@5']} / {b['recall@5']}",
+                         f"{a['mrr']} / {b['mrr']}", r["same_top5"], f"{a['ms_per_query']} / {b['ms_per_query']}"])
+    return out + table(["set", "mode", "recall@5 filtered / only those", "MRR", "same top 5", "ms per query"], rows)
+
+
 def scale() -> list[str]:
     d = load("scale")
     if d is None:
@@ -376,7 +394,7 @@ def page() -> str:
             "benchmark and set, each overwritten when its benchmark runs again (history is in git). Every section "
             "names the command that writes its file and the machine it ran on; ratios compare two pipelines "
             "measured in the same run. How each benchmark works: [bench/README.md](../bench/README.md).", ""]
-    sections = [ingest(), retrieval(), answers(), latency(), rules(), versus_langchain(), integrations(),
+    sections = [ingest(), retrieval(), filters(), answers(), latency(), rules(), versus_langchain(), integrations(),
                 json_replies(), service(), scale()]
     return "\n".join(head + [line for section in sections for line in section]).rstrip() + "\n"
 
