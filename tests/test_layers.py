@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ragqa"
 
 # top-level module or package -> layer; a module may import its own layer's peers only where listed below
 LAYERS = {
-    "ragqa": 1, "types": 1, "errors": 1, "settings": 1, "fsio": 1, "cjk": 1, "cpu": 1, "threads": 1,
+    "ragqa": 1, "types": 1, "errors": 1, "settings": 1, "fsio": 1, "cjk": 1, "cpu": 1, "threads": 1, "filters": 1,
     "load": 2, "split": 2, "embed": 2, "llm": 2, "index": 2, "graph": 2, "chains": 2,
     "ingest": 3, "retrieve": 3, "summarize": 3, "ray_engine": 3,
     "backends": 4.0, "doctor": 4.1, "collection": 4.2, "eval": 4.3,

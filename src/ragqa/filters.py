@@ -100,9 +100,9 @@ def parse_pages(text: str) -> tuple[int, int | None]:
         raise InputError(f"pages '{text}' is not a page or a range", hint='Write "5", "3-7" or "3-" (to the end).')
     lo = int(match.group(1))
     hi = lo if match.group(2) is None else (int(match.group(2)) if match.group(2) else None)
-    if lo < 1 or (hi is not None and hi < lo):
-        raise InputError(f"pages '{text}' is an empty range", hint="Pages count from 1, and a range runs from low to high ('3-7').")
-    return lo, hi
+    if lo < 1:
+        raise InputError(f"pages '{text}' starts before page 1", hint="Pages count from 1.")
+    return lo, hi  # a range that runs backwards ("7-3") matches nothing
 
 
 def parse_meta(items) -> tuple[tuple[str, str], ...]:

@@ -98,7 +98,7 @@ def test_stuff_says_clearly_when_not_even_one_chunk_fits(hits, small_llm):
 @pytest.mark.parametrize("question,factoid", [
     ("Who won Super Bowl 50?", True), ("How many employees did NIKE have?", True),
     ("Why did the Broncos win?", False), ("Compare the two teams.", False), ("Was it Denver or Carolina?", False), ("What do E. B. White and Dan Masterson have in common?", False),
-    ("锣鼓经是什么？", True), ("他在哪一年出生？", True), ("这种酒被称为什么？", True), ("生命数耗完即算为什么？", True),
+    ("锣鼓经是什么？", True), ("他在哪一年出生？", True),
     ("苏博为什么改名？", False), ("铁路沿线设有哪些站点？", False), ("第三代蓝甲虫是怎么产生的？", False),
 ])
 def test_auto_knows_a_one_fact_question(question, factoid):

@@ -121,14 +121,16 @@ def test_pages_files_metadata_and_ingestion_time(small_pdfs, tmp_path):
         == {four}
     assert four not in {h.filename for h in coll.search("text", k=10, within=Filter(added_before=between))}
     assert coll.search("text", k=10, within=Filter(meta=(("team", "nobody"),))) == []
+    assert coll.search("text", k=10, within=Filter(pages=(3, 2))) == []
     docs = {d["filename"]: d["meta"] for d in coll.documents()}
     assert docs[four]["team"] == "b" and all(docs[p.name]["team"] == "a" for p in first)
 
 
 def test_malformed_filters_are_clear_errors():
-    for bad in ("7-3", "0", "three", "3-x"):
+    for bad in ("0", "0-3", "three", "3-x"):
         with pytest.raises(InputError, match="pages"):
             Filter.from_options(pages=bad)
+    assert Filter.from_options(pages="7-3").pages == (7, 3)  # runs backwards: matches nothing (below)
     with pytest.raises(InputError, match="key=value"):
         Filter.from_options(meta=["year"])
     with pytest.raises(InputError, match="plain name"):

@@ -3,13 +3,16 @@ OpenAPI schema at /docs."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from ragqa.settings import COLLECTION_NAME
 
 NAME_PATTERN = COLLECTION_NAME
+PAGES_PATTERN = r"^\s*[1-9][0-9]{0,8}\s*(-\s*([1-9][0-9]{0,8})?\s*)?$"
+MetaKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Chain = Literal["auto", "stuff", "map_reduce", "refine", "map_rerank"]
 Retrieval = Literal["dense", "lexical", "hybrid", "graph", "auto"]
 
@@ -37,17 +40,23 @@ class FilterSpec(BaseModel):
 
     documents: list[str] = Field(default_factory=list, max_length=100, description="doc ids (or 8+ char prefixes)")
     files: list[str] = Field(default_factory=list, max_length=100, description="file-name globs, e.g. *.pdf")
-    pages: str | None = Field(None, max_length=20, description='a page or a range: "5", "3-7", "3-"')
-    meta: dict[str, str] = Field(default_factory=dict, description="key == value, as given at ingest or upload")
-    added_after: str | float | None = Field(None, description="ingested at or after (ISO 8601 or Unix seconds)")
-    added_before: str | float | None = Field(None, description="ingested before (ISO 8601 or Unix seconds)")
+    pages: str | None = Field(None, pattern=PAGES_PATTERN, description='a page or a range: "5", "3-7", "3-" '
+                              "(a range that runs backwards matches nothing)")
+    meta: dict[MetaKey, str] = Field(default_factory=dict, description="key == value, as given at ingest or upload")
+    added_after: datetime | float | None = Field(None, description="ingested at or after (ISO 8601 or Unix seconds)")
+    added_before: datetime | float | None = Field(None, description="ingested before (ISO 8601 or Unix seconds)")
 
     def build(self):
-        """The retrieval filter (InputError, a 400, for a malformed page range, key or time)."""
+        """The retrieval filter; None when no condition is given."""
         from ragqa.filters import Filter
 
+        def seconds(t):
+            return t.timestamp() if isinstance(t, datetime) and t.tzinfo else (
+                t.replace(tzinfo=UTC).timestamp() if isinstance(t, datetime) else t)
+
         return Filter.from_options(documents=self.documents, files=self.files, pages=self.pages, meta=self.meta,
-                                   added_after=self.added_after, added_before=self.added_before) or None
+                                   added_after=seconds(self.added_after),
+                                   added_before=seconds(self.added_before)) or None
 
 
 class QueryRequest(BaseModel):

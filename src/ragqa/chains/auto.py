@@ -27,15 +27,13 @@ _NOT_FACTOID_EN = re.compile(
     re.I)
 _FACTOID_ZH = re.compile(r"谁|什么|哪|几|多少|何时|何地|何年|多久|多大|多长|多高")
 _NOT_FACTOID_ZH = re.compile(r"为什么|为何|如何|怎么|怎样|总结|概括|描述|比较|区别|还是|列举|哪些")
-_CALLED_ZH = re.compile(r"[称名作算]为什么")  # "is called / counts as what", not 为什么 "why"
 
 
 def is_factoid(question: str) -> bool:
     """A short question that asks for one fact (English or Chinese)."""
     q = question.strip()
     if len(CJK_CHAR.findall(q)) > len(q) / 3:
-        plain = _CALLED_ZH.sub("叫什么", q)
-        return len(q) <= 60 and bool(_FACTOID_ZH.search(plain)) and not _NOT_FACTOID_ZH.search(plain)
+        return len(q) <= 60 and bool(_FACTOID_ZH.search(q)) and not _NOT_FACTOID_ZH.search(q)
     return len(q.split()) <= 30 and bool(_FACTOID_EN.match(q)) and not _NOT_FACTOID_EN.search(q)
 
 

@@ -347,7 +347,9 @@ class DocStore:
         sql, params = "", []
         if within:
             where, params = within.where()
-            sql = f" AND rowid IN (SELECT c.id FROM chunks c JOIN documents d USING(doc_id) WHERE {where})"
+            # `+rowid`: without the `+`, FTS5 takes the IN list as rowid lookups and runs the MATCH once per
+            # allowed row; with it, the matches are filtered (bench/filters.py times both collections)
+            sql = f" AND +rowid IN (SELECT c.id FROM chunks c JOIN documents d USING(doc_id) WHERE {where})"
         rows = self.db.execute(
             f"SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ?{sql} ORDER BY s LIMIT ?",
             (match, *params, k)).fetchall()

@@ -22,14 +22,23 @@ EXACT_BELOW = 5000  # allowed chunks up to this many: scored exactly from their 
 
 
 class Scope:
-    """A filter and the chunk ids it allows, read once per search and shared by every mode of it."""
+    """A filter and the chunk ids it allows, shared by every mode of a search (and, through the retriever's
+    cache, by the next searches with the same filter while the docstore is unchanged)."""
 
     def __init__(self, store: DocStore, within: Filter):
-        self.filter, self.ids = within, store.allowed_chunks(within)
+        self.store, self.filter, self.ids = store, within, store.allowed_chunks(within)
 
     @cached_property
     def id_set(self) -> frozenset[int]:
         return frozenset(int(i) for i in self.ids)
+
+    @cached_property
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk ids, their stored vectors) of a small scope, read once."""
+        batches = list(self.store.iter_vectors(self.ids))
+        if not batches:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        return np.concatenate([b[0] for b in batches]), np.vstack([b[1] for b in batches])
 
 
 def dense(store: DocStore, search: Callable[..., tuple], embedder: Embedder, query: str,
@@ -38,23 +47,21 @@ def dense(store: DocStore, search: Callable[..., tuple], embedder: Embedder, que
     if scope is None:
         scores, ids = search(vec, k)
     elif len(scope.ids) <= EXACT_BELOW:
-        scores, ids = exact(store, vec, scope.ids, k)
+        scores, ids = exact(vec, *scope.vectors, k)
     else:
         scores, ids = search(vec, k, allowed=scope.ids)
     return store.hits([int(i) for i in ids[0] if i >= 0], [float(s) for s, i in zip(scores[0], ids[0]) if i >= 0],
                       "dense")
 
 
-def exact(store: DocStore, query_vec: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def exact(query_vec: np.ndarray, chunk_ids: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Inner products with the stored vectors of a few chunks: exact whatever the index, and no approximate
     search has to find them among a million others."""
     from ragqa.index.vectors import order_ties
 
-    if not len(ids):
+    if not len(chunk_ids):
         return np.zeros((1, 0), np.float32), np.zeros((1, 0), np.int64)
-    batches = list(store.iter_vectors(ids))
-    chunk_ids = np.concatenate([b[0] for b in batches])
-    scores = np.vstack([b[1] for b in batches]) @ np.asarray(query_vec, dtype=np.float32).reshape(-1)
+    scores = vectors @ np.asarray(query_vec, dtype=np.float32).reshape(-1)
     top = np.argsort(-scores, kind="stable")[:k]
     return order_ties(scores[top][None, :], chunk_ids[top][None, :])
 

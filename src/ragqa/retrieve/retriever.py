@@ -54,6 +54,7 @@ class Retriever:
         self._entities: EntityIndex | None = None
         self._entities_generation = -1
         self._lock = threading.Lock()
+        self._scopes: dict[tuple[Filter, int], retrieve.Scope] = {}
 
     def search(self, query: str, k: int = 5, mode: str | None = None, within: Filter | None = None) -> list[Hit]:
         """The k best chunks for the query; `within` limits every mode to the chunks a filter allows."""
@@ -62,7 +63,7 @@ class Retriever:
             raise InputError("empty query")
         if mode not in retrieve.MODES:
             raise ConfigError(f"unknown retrieval mode '{mode}'", hint=f"Known: {', '.join(retrieve.MODES)}.")
-        scope = retrieve.Scope(self.docs, within) if within else None
+        scope = self.scope(within) if within else None
         if scope is not None and not len(scope.ids):
             return []
         if mode == "lexical":
@@ -75,6 +76,20 @@ class Retriever:
         route = retrieve.graph if mode == "graph" else retrieve.auto
         return route(self.docs, search, embedder, self.entity_index(), query, k, multilingual=self.multilingual,
                      scope=scope)
+
+    def scope(self, within: Filter) -> retrieve.Scope:
+        """The filter's allowed chunks (and, for a few, their vectors), kept for the next searches with the same
+        filter until the docstore changes: a user who narrows to some documents asks several questions there."""
+        key = (within, self.docs.generation)
+        with self._lock:
+            scope = self._scopes.get(key)
+        if scope is None:
+            scope = retrieve.Scope(self.docs, within)
+            with self._lock:
+                if len(self._scopes) >= 8:  # a small scope holds up to 5,000 vectors (7.5 MB)
+                    self._scopes.pop(next(iter(self._scopes)))
+                self._scopes[key] = scope
+        return scope
 
     def passages(self, hits: list[Hit], neighbours: int | None = None) -> list[Hit]:
         """What the LLM reads: each hit with its neighbouring chunks, touching hits merged (retrieve/passages)."""

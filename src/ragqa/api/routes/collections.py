@@ -38,9 +38,10 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
         "type": "array", "minItems": 1, "items": {"type": "string", "format": "binary"},
         "description": "PDF, text or Markdown files, by name (.pdf, .txt, .md, ...) or by each part's Content-Type; "
                        "each is checked by its first bytes"}, "meta": {
-        "type": "string", "description": 'optional JSON object stored with every document of this upload, e.g. '
-                                         '{"year": "2023"}; search and query filters match it'}}},
-    "encoding": {"files": {"contentType": ", ".join(MEDIA_TYPES)}}}}}}
+        "type": "object", "propertyNames": {"pattern": "^[A-Za-z0-9_.-]{1,64}$"}, "additionalProperties": {"type": "string"},
+        "description": 'optional: a JSON object stored with every document of this upload, e.g. {"year": "2023"}; '
+                       'search and query filters match it'}}},
+    "encoding": {"files": {"contentType": ", ".join(MEDIA_TYPES)}, "meta": {"contentType": "application/json"}}}}}}
 
 
 def _info(coll) -> dict:
