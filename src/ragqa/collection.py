@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ragqa import __version__, backends
 from ragqa.errors import InputError, NotFound
@@ -25,6 +26,9 @@ from ragqa.settings import Settings, check_collection_name
 from ragqa.split import Splitter
 from ragqa.threads import BackgroundWork
 from ragqa.types import FileResult, Hit, IngestReport, Progress, Text
+
+if TYPE_CHECKING:
+    from ragqa.chains.conversation import Turn
 
 __all__ = ["Collection", "MEDIA_TYPES", "SUPPORTED_SUFFIXES", "diagnose", "list_collections", "summarize_file"]
 
@@ -162,24 +166,38 @@ class Collection:
     def ask(self, question: str, *, chain: str | None = None, k: int | None = None, retrieval: str | None = None,
             on_token: Callable[[str], None] | None = None, max_tokens: int | None = None,
             hits: list[Hit] | None = None, llm=None, prompts=None,
-            on_step: Callable[[str], None] | None = None, within: Filter | None = None):
+            on_step: Callable[[str], None] | None = None, within: Filter | None = None,
+            history: Sequence[Turn] | None = None, instruction: str | None = None):
         """Retrieve, then answer through a chain; the Answer carries its sources and a trace. The evaluation
         asks through here too: `llm` (a cached model) and `prompts` (short answers) replace the configured
         ones, and `hits` replaces retrieval with given passages (the gold paragraphs). `on_step` hears each
-        step's name as it begins: "retrieve", then the chain's steps ("map", "combine", ...). `within` limits
-        retrieval to the chunks a filter allows."""
+        step's name as it begins: "rewrite" (a follow-up), "retrieve", then the chain's steps ("map", "combine",
+        ...). `within` limits retrieval to the chunks a filter allows. `history`: the conversation before the
+        question; a question that leans on it is rewritten to stand alone first (chains/conversation.py), and
+        the answer's detail says what was searched. `instruction` (a chat's system message) is added to the
+        answering step after ragqa's own instructions."""
         from ragqa.chains import Budget, Prompts, run_chain
-        from ragqa.chains.base import step_began, steps_heard_by
+        from ragqa.chains.base import Trace, step_began, steps_heard_by
+        from ragqa.chains.conversation import condense, stands_alone
 
         if not question.strip():
             raise InputError("empty question")
         s = self.settings
         loading = backends.llm_loading(s) if llm is None else None  # read the model while retrieval runs
+        prompts = (prompts or Prompts.load(s.prompts_file)).with_instruction(instruction)
         with backends.thread_budget(s).interactive(), steps_heard_by(on_step):
+            before, condensed = Trace(), None
+            if history:
+                if not stands_alone(question, history)[0]:
+                    llm = llm or loading.result()  # the rewrite comes before retrieval
+                condensed = condense(question, history, llm, prompts, before,
+                                     budget=Budget.for_llm(llm, max_tokens or s.llm.max_tokens) if llm else None)
+                question = condensed.question
             started = time.perf_counter()
             if hits is None:
                 step_began("retrieve")
-                hits = self.search(question, k=k or s.k, mode=retrieval, within=within)
+                hits = self.search(condensed.search if condensed else question, k=k or s.k, mode=retrieval,
+                                   within=within)
                 if not hits and within:
                     raise NotFound(f"nothing in collection '{self.name}' matches the question within the filter "
                                    f"{within.describe()}.", hint="Widen the filter, or check the documents' names "
@@ -194,11 +212,14 @@ class Collection:
             llm = llm or loading.result()
             answer = run_chain(chain or s.chain, question, hits, llm,
                                budget=Budget.for_llm(llm, max_tokens or s.llm.max_tokens),
-                               prompts=prompts or Prompts.load(s.prompts_file), on_token=on_token,
+                               prompts=prompts, on_token=on_token,
                                abstain_below=s.abstain_below, judge=s.rerank_judge)
+        answer.trace.steps[:0] = before.steps
         answer.detail["retrieval"] = {"mode": retrieval or s.retrieval, "k": retrieved, "passages": len(hits),
                                       "neighbours": s.context_neighbours, "seconds": round(retrieve_seconds, 3),
                                       **({"filter": within.describe()} if within else {})}
+        if condensed is not None:
+            answer.detail["conversation"] = {**condensed.to_dict(), "history_turns": len(history)}
         answer.detail["model"] = llm.name
         return answer
 

@@ -86,3 +86,80 @@ def test_tool_and_assistant_turns_are_accepted_and_the_last_user_message_is_answ
     with pytest.raises(openai.UnprocessableEntityError):  # outside the schema: no user text
         client.chat.completions.create(model="crazy", messages=[{"role": "user", "content": "  "},
                                                                   {"role": "tool", "content": "x"}])
+
+
+# -- a conversation ---------------------------------------------------------------------------------------------
+PUBLISHERS = "qa/hotpotqa_train_sample100_first8_and_2_bridges.json"
+TURNS = ["What is Two Dollar Radio?", "Where is it based?", "When was it founded?"]
+
+
+@pytest.fixture(scope="module")
+def publishers(server):
+    """The ten paragraphs of a HotpotQA question about publishing houses, one .txt document each: several say
+    when they were founded, so "When was it founded?" alone does not say which."""
+    import json
+
+    from conftest import fixture
+
+    data = json.loads(fixture(PUBLISHERS).read_text(encoding="utf-8"))
+    question = next(q for q in data if any(title == "Two Dollar Radio" for title, _ in q["context"]))
+    files = [(f"{title}.txt", f"{title}\n{''.join(sentences)}".encode()) for title, sentences in question["context"]]
+    r = server.upload("publishers", files)
+    assert r.status_code == 202, r.text
+    assert server.wait_job(r.json()["job_id"])["state"] == "succeeded"
+    founded = [name for name, text in files if b"founded in" in text]
+    assert len(founded) >= 3, founded  # the third question is ambiguous on its own words
+    return "publishers"
+
+
+def _converse(client, collection: str, *, stream: bool) -> list[dict]:
+    """The three turns through the SDK, each answer appended to the conversation as a chat UI does; per turn
+    the answer's text, sources and ragqa's extra fields."""
+    messages, out = [{"role": "system", "content": "Answer in one sentence."}], []
+    for question in TURNS:
+        messages.append({"role": "user", "content": question})
+        extra = {"k": 2, "chain": "stuff"}
+        if stream:
+            text, sources, ragqa = "", None, None
+            for chunk in client.chat.completions.create(model=collection, messages=messages, stream=True,
+                                                        extra_body=extra):
+                if chunk.choices and chunk.choices[0].delta.content:
+                    text += chunk.choices[0].delta.content
+                sources = (chunk.model_extra or {}).get("sources") or sources
+                ragqa = (chunk.model_extra or {}).get("ragqa") or ragqa
+        else:
+            r = client.chat.completions.create(model=collection, messages=messages, extra_body=extra)
+            text, sources, ragqa = r.choices[0].message.content, r.model_extra["sources"], r.model_extra["ragqa"]
+        out.append({"text": text, "sources": sources, "ragqa": ragqa})
+        messages.append({"role": "assistant", "content": text})
+    return out
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_a_three_turn_conversation_answers_the_follow_up_from_the_right_document(client, publishers, stream):
+    first, second, third = _converse(client, publishers, stream=stream)
+    assert "conversation" not in first["ragqa"]  # nothing came before it: searched as asked
+    for turn in (second, third):
+        conv = turn["ragqa"]["conversation"]
+        assert conv["rewritten"] in ("llm", "fallback") and conv["reason"] == "points back (it)"
+        assert "Two Dollar Radio" in conv["searched"]  # what was searched names the subject of the conversation
+        assert turn["ragqa"]["trace"]["steps"][0]["name"] == "rewrite"  # one short call, before retrieval
+    assert third["ragqa"]["conversation"]["history_turns"] == 4
+    assert "Two Dollar Radio.txt" in [s["document"] for s in third["sources"]]
+    assert third["sources"][0]["document"] == "Two Dollar Radio.txt"
+    assert "Two Dollar Radio.txt" in third["text"].split("\n\nSources:\n")[1]  # what a chat UI shows
+
+
+def test_query_takes_the_history_and_an_instruction(server, publishers):
+    r = server.client.post("/v1/query", json={
+        "question": "When was it founded?", "collection": publishers, "k": 2, "chain": "stuff",
+        "history": [{"role": "user", "content": "What is Two Dollar Radio?"},
+                    {"role": "assistant", "content": "An independent publishing house."}],
+        "instruction": "Answer in one sentence."})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert "Two Dollar Radio" in body["conversation"]["searched"]
+    assert body["sources"][0]["document"] == "Two Dollar Radio.txt"
+    bad = server.client.post("/v1/query", json={"question": "When?", "collection": publishers,
+                                                 "history": [{"role": "robot", "content": "x"}]})
+    assert bad.status_code == 422 and "history" in bad.text

@@ -144,3 +144,41 @@ def test_ingest_meta_and_search_filters(tmp_path):
     assert bad.returncode == 1 and "pages" in bad.stderr, bad.stderr
     bad = ragqa("ingest", str(crazy), "--meta", "team", home=tmp_path)
     assert bad.returncode == 1 and "key=value" in bad.stderr, bad.stderr
+
+
+def _publishers(tmp_path: Path) -> Path:
+    """The ten paragraphs of a HotpotQA question about publishing houses, one .txt file each."""
+    data = json.loads(fixture("qa/hotpotqa_train_sample100_first8_and_2_bridges.json").read_text(encoding="utf-8"))
+    question = next(q for q in data if any(title == "Two Dollar Radio" for title, _ in q["context"]))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for title, sentences in question["context"]:
+        (docs / f"{title}.txt").write_text(f"{title}\n{''.join(sentences)}", encoding="utf-8")
+    return docs
+
+
+def test_chat_follows_a_conversation_and_ask_reads_a_saved_one(tmp_path):
+    home = tmp_path / "home"
+    assert ragqa("ingest", str(_publishers(tmp_path)), home=home).returncode == 0
+    saved = tmp_path / "chat.json"
+    env = {**os.environ, "RAGQA_HOME": str(home), "RAGQA_CACHE_DIR": str(CACHE)}
+    chat = subprocess.run([sys.executable, "-m", "ragqa", "chat", "-k", "2", "--chain", "stuff", "--save", str(saved)],
+                          input="What is Two Dollar Radio?\nWhen was it founded?\nexit\n", env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert chat.returncode == 0, chat.stderr[-2000:]
+    assert chat.stdout.count("Sources") == 2 and "Two Dollar Radio.txt" in chat.stdout
+    assert "searched:" in chat.stderr and "Two Dollar Radio" in chat.stderr.split("searched:")[1]
+    conversation = json.loads(saved.read_text())
+    assert [m["role"] for m in conversation] == ["user", "assistant"] * 2
+    assert conversation[2]["content"] == "When was it founded?"
+    # the saved conversation is a history for `ask`; its follow-up is searched with what the history named
+    answer = ragqa("ask", "Where is it based?", "--history", str(saved), "-k", "2", "--chain", "stuff", "--json",
+                   home=home)
+    assert answer.returncode == 0, answer.stderr[-2000:]
+    result = json.loads(answer.stdout)
+    assert "Two Dollar Radio" in result["conversation"]["searched"] and result["conversation"]["history_turns"] == 4
+    assert result["sources"][0]["document"] == "Two Dollar Radio.txt"
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    bad = ragqa("ask", "Where?", "--history", str(broken), home=home)
+    assert bad.returncode == 1 and "history" in bad.stderr, bad.stderr

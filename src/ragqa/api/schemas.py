@@ -59,6 +59,13 @@ class FilterSpec(BaseModel):
                                    added_before=seconds(self.added_before)) or None
 
 
+class HistoryTurn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=20000)
+
+
 class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"question": "What did the company earn in 2023?", "collection": "default", "k": 4}]})
@@ -69,6 +76,11 @@ class QueryRequest(BaseModel):
     k: int | None = Field(None, ge=1, le=50, description="chunks to retrieve (default from settings)")
     retrieval: Retrieval | None = Field(None, description="retrieval mode (default from settings: auto)")
     filter: FilterSpec | None = Field(None, description="only chunks these conditions allow")
+    history: list[HistoryTurn] = Field(default_factory=list, max_length=200, description="the conversation "
+                                       "before this question, oldest first: a follow-up is rewritten to stand "
+                                       "alone before retrieval (the answer's `conversation` says how)")
+    instruction: str | None = Field(None, max_length=4000, description="your instruction for the answer (tone, "
+                                    "language, length), added after ragqa's own rules about sources")
     stream: bool = Field(False, description="stream Server-Sent Events: `token`*, then `answer`, then `sources`")
 
     @field_validator("question")
@@ -238,7 +250,9 @@ class ChatRequest(BaseModel):
 
     model: str = Field(pattern=NAME_PATTERN, description="the collection to answer from")
     messages: list[ChatMessage] = Field(min_length=1, description="the conversation; the last user message with "
-                                        "text is the question", json_schema_extra={"contains": _USER_TEXT})
+                                        "text is the question, the turns before it its history (a follow-up is "
+                                        "rewritten to stand alone), and system messages an instruction for the "
+                                        "answer", json_schema_extra={"contains": _USER_TEXT})
     stream: bool = False
     chain: Chain | None = Field(None, description="ragqa extension: answer chain")
     k: int | None = Field(None, ge=1, le=50, description="ragqa extension: chunks to retrieve")
@@ -247,8 +261,21 @@ class ChatRequest(BaseModel):
     max_tokens: int | None = Field(None, ge=1, le=32768, description="most tokens each LLM call may generate")
     max_completion_tokens: int | None = Field(None, ge=1, le=32768, description="OpenAI's newer name; wins")
 
+    def _last_question(self) -> int | None:
+        return next((i for i in range(len(self.messages) - 1, -1, -1)
+                     if self.messages[i].role == "user" and self.messages[i].text().strip()), None)
+
     def question(self) -> str:
-        for m in reversed(self.messages):
-            if m.role == "user" and m.text().strip():
-                return m.text().strip()[:4000]
-        return ""
+        i = self._last_question()
+        return "" if i is None else self.messages[i].text().strip()[:4000]
+
+    def history(self) -> list[dict]:
+        """The user and assistant turns before the question (ragqa rewrites a follow-up from them)."""
+        i = self._last_question()
+        return [{"role": m.role, "content": m.text()} for m in self.messages[:i or 0]
+                if m.role in ("user", "assistant")]
+
+    def instruction(self) -> str | None:
+        """The system (and developer) messages: an instruction for the answer, after ragqa's own rules."""
+        text = "\n".join(m.text().strip() for m in self.messages if m.role in ("system", "developer")).strip()
+        return text[:4000] or None

@@ -47,9 +47,10 @@ def combine_messages(question: str, pieces: list[Piece], prompts: Prompts) -> li
     holds {summaries} (a prompts file written before `combine_context`) stays one user message."""
     summaries = _numbered(pieces)
     if "{summaries}" in prompts.combine:
-        return [{"role": "user", "content": prompts.combine.format(question=question, summaries=summaries)}]
-    return [{"role": "system", "content": prompts.combine_context.format(summaries=summaries)},
-            {"role": "user", "content": prompts.combine.format(question=question)}]
+        return prompts.instructed([{"role": "user", "content": prompts.combine.format(question=question,
+                                                                                      summaries=summaries)}])
+    return prompts.instructed([{"role": "system", "content": prompts.combine_context.format(summaries=summaries)},
+                               {"role": "user", "content": prompts.combine.format(question=question)}])
 
 
 def collapse(pieces: list[Piece], question: str, llm: LLM, budget: Budget, template: str, trace: Trace,

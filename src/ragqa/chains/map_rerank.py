@@ -258,7 +258,8 @@ def map_rerank(question: str, hits: list[Hit], llm: LLM, budget: Budget, prompts
     use_json = llm.supports_json
     template = prompts.rerank_json if use_json else prompts.rerank
     with trace.step("rerank") as step:
-        batch = [[{"role": "user", "content": template.format(context=source_block(i, h), question=question)}]
+        batch = [prompts.instructed([{"role": "user", "content": template.format(context=source_block(i, h),
+                                                                                 question=question)}])
                  for i, h in enumerate(hits, 1)]
         completions = call_many(llm, batch, budget, step, json_schema=SCHEMA if use_json else None)
         scored = []

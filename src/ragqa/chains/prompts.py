@@ -66,6 +66,15 @@ class Prompts:
     rerank_judge: str = ("The sources below give different answers to the question. Read them and choose the "
                          "candidate that answers the question exactly as it is asked.\n\n{context}\n\n"
                          "Question: {question}\nCandidates:\n{candidates}\n")
+    # A follow-up question rewritten to stand alone before retrieval (chains/conversation.py): LangChain's
+    # CONDENSE_QUESTION_PROMPT, with the history as "Human: ..." / "Assistant: ..." lines as LangChain writes it.
+    condense: str = ("Given the following conversation and a follow up question, rephrase the follow up question "
+                     "to be a standalone question, in its original language.\n\nChat History:\n{chat_history}\n"
+                     "Follow Up Input: {question}\nStandalone question:")
+    # A caller's own instruction (a chat's system message, or this key in a prompts file), added to the answering
+    # step after ragqa's instructions: it can shape the answer, never replace the rules about the sources.
+    instruction: str = ""
+    instruction_frame: str = "\n\nThe user's instructions (the rules above still apply): {instruction}"
     summarize_map: str = "Write a concise summary of the following:\n\n\"{text}\"\n\nCONCISE SUMMARY:"
     summarize_combine: str = ("Write a concise summary of the following summaries of consecutive parts of one "
                               "text, in order:\n\n\"{text}\"\n\nCONCISE SUMMARY:")
@@ -76,6 +85,23 @@ class Prompts:
                              "summary (only if needed) with some more context below.\n------------\n{text}\n"
                              "------------\nGiven the new context, refine the original summary. If the context "
                              "isn't useful, return the original summary.")
+
+    def with_instruction(self, text: str | None) -> Prompts:
+        """These prompts with `text` added to the instruction (after one a prompts file set)."""
+        text = (text or "").strip()
+        if not text:
+            return self
+        return replace(self, instruction=f"{self.instruction}\n{text}".strip())
+
+    def instructed(self, messages: list[dict]) -> list[dict]:
+        """The answering step's messages with the caller's instruction: at the end of the system message (one is
+        added when the step has none)."""
+        if not self.instruction:
+            return messages
+        extra = self.instruction_frame.format(instruction=self.instruction)
+        if messages and messages[0]["role"] == "system":
+            return [{**messages[0], "content": messages[0]["content"] + extra}, *messages[1:]]
+        return [{"role": "system", "content": extra.strip()}, *messages]
 
     @classmethod
     def load(cls, path: Path | None) -> Prompts:

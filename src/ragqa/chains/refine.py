@@ -14,6 +14,11 @@ MIN_CONTEXT = 48  # below this many tokens of room a chunk adds nothing; stop re
 
 
 def refine_messages(question: str, context: str, existing_answer: str | None, prompts: Prompts) -> list[dict]:
+    """Every step writes the answer so far, so every step gets the caller's instruction."""
+    return prompts.instructed(_step_messages(question, context, existing_answer, prompts))
+
+
+def _step_messages(question: str, context: str, existing_answer: str | None, prompts: Prompts) -> list[dict]:
     """One step's messages: one user message when the template holds the question (the default), else
     LangChain's chat layout (context as system; later steps with the answer so far as the assistant's own turn).
     See `Prompts` for why the default stays one message."""

@@ -27,7 +27,7 @@ def messages(question: str, hits: list[Hit], prompts: Prompts, *, structured: bo
     context = "\n\n".join(source_block(i, h) for i, h in enumerate(hits, 1))
     system = prompts.system + prompts.cite + prompts.stuff_context.format(context=context)
     user = (prompts.stuff_json if structured else prompts.stuff).format(context=context, question=question)
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    return prompts.instructed([{"role": "system", "content": system}, {"role": "user", "content": user}])
 
 
 def read_structured(text: str) -> tuple[str, bool]:

@@ -31,6 +31,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 EngineOpt = Annotated[str, typer.Option("--engine", help="local (this process) or ray (Ray Data: a local instance, "
                                         "or the cluster in RAGQA_RAY__ADDRESS; needs the ray extra).")]
 ChainOpt = Annotated[str | None, typer.Option("--chain", help="auto | stuff | map_reduce | refine | map_rerank.")]
+SystemOpt = Annotated[str | None, typer.Option("--system", help="An instruction for the answer (tone, language, "
+                                               "length), added after ragqa's rules about citing sources.")]
 # Filters: search and ask look only at the chunks every given condition allows (ragqa/filters.py)
 DocOpt = Annotated[list[str] | None, typer.Option("--doc", help="Only this document (doc_id or 8+ character prefix); repeatable.")]
 FileOpt = Annotated[list[str] | None, typer.Option("--file", help="Only files whose name matches this glob ('*.pdf'); repeatable.")]

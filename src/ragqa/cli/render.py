@@ -208,6 +208,23 @@ def token_printer() -> Callable[[str], None] | None:
     return lambda t: out.print(t, end="", markup=False, highlight=False)
 
 
+def read_question() -> str | None:
+    """The next question of a chat (None at end of input); the prompt goes to stderr, so stdout holds answers."""
+    try:
+        err.print("[bold cyan]?[/] ", end="")
+        line = input()
+    except EOFError:
+        return None
+    return line.strip()
+
+
+def rewritten(result: Answer) -> None:
+    """For a follow-up: what was searched instead of the question's own words."""
+    conv = result.detail.get("conversation") or {}
+    if conv.get("rewritten") in ("llm", "fallback"):
+        err.print(f"[dim]searched: {conv['searched']}[/]", highlight=False, markup=True)
+
+
 def answer(result: Answer, *, streamed: bool) -> None:
     """The answer (unless already streamed), its numbered sources, and one line of chain, calls and tokens."""
     if streamed:

@@ -16,6 +16,7 @@ from ragqa.api.deps import Caller, State
 from ragqa.api.errors import Unprocessable, error_body
 from ragqa.api.routes.query import ERRORS, SSE_HEADERS, AnswerStream, answer
 from ragqa.api.schemas import ChatRequest, ErrorBody
+from ragqa.chains.conversation import turns
 from ragqa.collection import list_collections
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -45,14 +46,17 @@ async def models(state: State, caller: Caller):
     **ERRORS, 200: {"description": "an OpenAI chat.completion; with `stream: true`, chat.completion.chunk events "
                                    "ending with `data: [DONE]`", "content": {"text/event-stream": {}}}})
 async def chat_completions(body: ChatRequest, state: State, caller: Caller):
-    """Answer the last user message from the collection named by `model`, with citations."""
+    """Answer the last user message from the collection named by `model`, with citations; the turns before it
+    are its history (a follow-up is rewritten to stand alone: `ragqa.conversation` says what was searched) and a
+    system message is an instruction for the answer."""
     collection = caller.require(body.model)
     question = body.question()
     if not question:
         raise Unprocessable("messages: no user message with text to answer")
     args = {"chain": body.chain, "k": body.k, "retrieval": body.retrieval, "kind": "chat",
             "max_tokens": body.max_completion_tokens or body.max_tokens,
-            "within": body.filter.build() if body.filter else None}
+            "within": body.filter.build() if body.filter else None, "history": turns(body.history()),
+            "instruction": body.instruction()}
     cid, created = "chatcmpl-" + uuid.uuid4().hex[:24], int(time.time())
     if body.stream:
         options = getattr(body, "stream_options", None)
@@ -65,7 +69,13 @@ async def chat_completions(body: ChatRequest, state: State, caller: Caller):
             "choices": [{"index": 0, "finish_reason": result.get("finish_reason", "stop"), "logprobs": None, "message": {
                 "role": "assistant", "content": result["answer"] + sources_text(result["sources"])}}],
             "usage": _usage(result["trace"]), "sources": result["sources"],
-            "ragqa": {"chain": result["chain"], "abstained": result["abstained"], "trace": result["trace"]}}
+            "ragqa": _extra(result)}
+
+
+def _extra(result: dict) -> dict:
+    """ragqa's fields beside OpenAI's: the chain that ran, and what was searched for a follow-up."""
+    return {"chain": result["chain"], "abstained": result["abstained"], "trace": result["trace"],
+            **({"conversation": result["conversation"]} if "conversation" in result else {})}
 
 
 async def _chunks(stream: AnswerStream, cid: str, created: int, model: str, include_usage: bool) -> AsyncIterator[str]:
@@ -85,7 +95,7 @@ async def _chunks(stream: AnswerStream, cid: str, created: int, model: str, incl
     result = stream.answer
     yield chunk({"content": sources_text(result["sources"])}, sources=result["sources"])
     yield chunk({}, result.get("finish_reason", "stop"),
-                ragqa={"chain": result["chain"], "abstained": result["abstained"], "trace": result["trace"]})
+                ragqa=_extra(result))
     if include_usage:
         data = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [],
                 "usage": _usage(result["trace"])}

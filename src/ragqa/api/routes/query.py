@@ -16,6 +16,7 @@ from ragqa.api.deps import Caller, State
 from ragqa.api.errors import error_body
 from ragqa.api.schemas import ErrorBody, QueryRequest, QueryResponse, SearchRequest, SearchResponse
 from ragqa.api.state import AppState
+from ragqa.chains.conversation import turns
 from ragqa.errors import RagqaError
 
 log = logging.getLogger(__name__)
@@ -35,13 +36,15 @@ def sse(event: str, data) -> str:
 
 
 async def answer(state: AppState, collection: str, question: str, *, chain=None, k=None, retrieval=None,
-                 kind: str = "query", max_tokens: int | None = None, within=None) -> dict:
+                 kind: str = "query", max_tokens: int | None = None, within=None, history=None,
+                 instruction: str | None = None) -> dict:
     """Answer in the answer lane (503 when full); the Answer as a dict: answer, chain, sources, trace, ..."""
     state.require_collection(collection)
 
     def work():
         return state.pool.get(collection).ask(question, chain=chain, k=k, retrieval=retrieval,
-                                              max_tokens=max_tokens, within=within).to_dict()
+                                              max_tokens=max_tokens, within=within, history=history,
+                                              instruction=instruction).to_dict()
 
     result = await state.answer_lane.run(work)
     state.metrics.observe_llm(kind, result["trace"])
@@ -52,7 +55,8 @@ class AnswerStream:
     """Tokens from the answering thread to the event loop, then the finished answer (or its error)."""
 
     def __init__(self, state: AppState, collection: str, question: str, *, chain=None, k=None, retrieval=None,
-                 kind: str = "query", max_tokens: int | None = None, within=None):
+                 kind: str = "query", max_tokens: int | None = None, within=None, history=None,
+                 instruction: str | None = None):
         state.require_collection(collection)
         self.state, self.kind = state, kind
         self.loop = asyncio.get_running_loop()
@@ -70,7 +74,8 @@ class AnswerStream:
             return state.pool.get(collection).ask(question, chain=chain, k=k, retrieval=retrieval,
                                                   on_token=lambda text: tell("token", text),
                                                   on_step=lambda name: tell("step", name),
-                                                  max_tokens=max_tokens, within=within).to_dict()
+                                                  max_tokens=max_tokens, within=within, history=history,
+                                                  instruction=instruction).to_dict()
 
         # submitted now, so a full lane is a plain 503 before any byte of the stream is sent
         self.future = state.answer_lane.submit(work)
@@ -123,7 +128,8 @@ async def query(body: QueryRequest, state: State, caller: Caller):
     """Answer a question from a collection, citing document and page for every source."""
     collection = caller.require(body.collection or state.settings.collection)
     args = {"chain": body.chain, "k": body.k, "retrieval": body.retrieval,
-            "within": body.filter.build() if body.filter else None}
+            "within": body.filter.build() if body.filter else None,
+            "history": turns(t.model_dump() for t in body.history), "instruction": body.instruction}
     if body.stream:
         return stream_events(AnswerStream(state, collection, body.question, **args), _query_events)
     return await answer(state, collection, body.question, **args)
