@@ -163,10 +163,13 @@ def usable(rewritten: str, question: str, chat_history: str) -> bool:
 
 
 def condense(question: str, history: Sequence[Turn], llm: LLM, prompts: Prompts, trace: Trace, *,
-             budget: Budget) -> Condensed:
+             budget: Budget, always: bool = False) -> Condensed:
     """The question to search and to answer, and what was done. At most one LLM call, recorded in `trace` as
-    the step "rewrite"."""
+    the step "rewrite". `always`: rewrite after any user turn, without the cheap test (what the benchmark
+    measures the test against)."""
     alone, reason = stands_alone(question, history)
+    if always and any(t.role == "user" for t in history):
+        alone, reason = False, "always"
     if alone:
         return Condensed(question, question, "no", reason)
     limit = min(HISTORY_TOKENS, budget.prompt_limit - REWRITE_TOKENS)
